@@ -1,0 +1,169 @@
+"""The `ews` command: check a config, run the hub, prepare InfluxDB, inspect set-aside inputs, and
+run the demo. Exit codes: 0 success, 1 runtime failure, 2 a config or usage error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.config import SiteConfig, data_dir, load_config
+from hub.configbase import ConfigError, SecretMissingError
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _load(path: str) -> SiteConfig:
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"{error.source}: {len(error.issues)} error(s)", file=sys.stderr)
+        for issue in error.issues:
+            print(f"  {issue}", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a config and print a summary."""
+    config = _load(args.config)
+    kinds = Counter(sensor.kind for sensor in config.sensors)
+    sources = Counter((s.source.mqtt.format if s.source and s.source.mqtt else "normalised") for s in config.sensors)
+    print(f"{args.config}: OK — site {config.site.id} ({config.site.name})")
+    print(f"  areas:   {len(config.areas)}")
+    print(f"  sensors: {len(config.sensors)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
+    print(f"  inputs:  {', '.join(f'{k} {n}' for k, n in sorted(sources.items()))}")
+    print(f"  cameras: {len(config.cameras)}   rules: {len(config.rules)}")
+    print(f"  mqtt:    {config.mqtt.host}:{config.mqtt.port} root {config.topic_root}")
+    print(f"  influx:  {config.influx.url} database {config.influx.database}")
+    missing = [name for name in (config.mqtt.password_env, config.influx.password_env, config.influx.token_env)
+               if name is not None and name not in os.environ]
+    if missing:
+        print(f"  note: environment variables not set here: {', '.join(missing)}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the hub until SIGINT or SIGTERM."""
+    from hub.app import run_hub_async
+
+    config = _load(args.config)
+    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        await run_hub_async(config, folder, stop)
+
+    try:
+        asyncio.run(main())
+    except SecretMissingError as error:
+        print(f"ews run: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def cmd_influx_init(args: argparse.Namespace) -> int:
+    """Create the database and its retention policy (InfluxDB 1.x)."""
+    from hub.influx import InfluxClient, InfluxError
+
+    config = _load(args.config)
+    influx = config.influx
+    client = InfluxClient(influx)
+    name, duration = influx.retention.name, influx.retention.duration
+    try:
+        client.create_database()
+        existing = client.query(f'SHOW RETENTION POLICIES ON "{influx.database}"')
+        names = {row[0] for series in existing[0].get("series", []) for row in series["values"]}
+        verb = "ALTER" if name in names else "CREATE"
+        client.query(
+            f'{verb} RETENTION POLICY "{name}" ON "{influx.database}" DURATION {duration} REPLICATION 1 DEFAULT',
+            method="POST",
+        )
+    except InfluxError as error:
+        print(f"ews influx init: {error}", file=sys.stderr)
+        print("  (InfluxDB 2.x/3: create the bucket and a DBRP mapping with the influx CLI instead)", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"database {influx.database!r} at {influx.url}: retention policy {name!r} ({duration}) is the default")
+    return EXIT_OK
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    """Print the newest inputs that were set aside."""
+    from hub.deadletter import DeadLetterStore
+
+    config = _load(args.config)
+    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    store = DeadLetterStore(folder / "deadletter.sqlite")
+    for letter in store.recent(args.limit, args.reason):
+        when = datetime.fromtimestamp(letter.received_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+        print(f"{when}  {letter.reason:<16} {letter.sensor or '-':<24} {letter.topic}")
+        print(f"    {letter.detail}")
+        print(f"    payload: {letter.payload[:200]!r}")
+    store.close()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo (local services, hub, simulated devices)."""
+    from hub.demo import run_demo
+
+    return run_demo(Path(args.config), Path(args.workdir), args.rounds, args.keep)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ews`."""
+    parser = argparse.ArgumentParser(prog="ews", description="Early-warning hub for municipalities.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check", help="validate a site config")
+    check.add_argument("-c", "--config", required=True, help="site YAML file")
+    check.set_defaults(handler=cmd_check)
+
+    run = commands.add_parser("run", help="run the hub")
+    run.add_argument("-c", "--config", required=True, help="site YAML file")
+    run.add_argument("--data-dir", help="folder for state, spool and dead letters (overrides hub.data_dir)")
+    run.set_defaults(handler=cmd_run)
+
+    influx = commands.add_parser("influx", help="InfluxDB administration")
+    influx_commands = influx.add_subparsers(dest="influx_command", required=True)
+    init = influx_commands.add_parser("init", help="create the database and retention policy")
+    init.add_argument("-c", "--config", required=True, help="site YAML file")
+    init.set_defaults(handler=cmd_influx_init)
+
+    dead = commands.add_parser("deadletters", help="show inputs that were set aside")
+    dead.add_argument("-c", "--config", required=True, help="site YAML file")
+    dead.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+    dead.add_argument("--limit", type=int, default=20, help="how many, newest first")
+    dead.add_argument("--reason", help="only this reason (e.g. out_of_range)")
+    dead.set_defaults(handler=cmd_deadletters)
+
+    demo = commands.add_parser("demo", help="run the whole system on this machine with the Kazanlak example")
+    demo.add_argument("-c", "--config", default="examples/kazanlak/site.yaml", help="site YAML file")
+    demo.add_argument("--workdir", default="var/demo", help="folder for the demo's services and data")
+    demo.add_argument("--rounds", type=int, default=30, help="rounds of readings the simulated devices send")
+    demo.add_argument("--keep", action="store_true", help="leave Mosquitto and InfluxDB running at the end")
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `ews`."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The site config: one YAML file per site, validated by pydantic models composed here from the
+sub-models each part defines next to its code. `load_config` refuses a bad file with every
+problem's path and reason (`sensors[3].area: unknown area 'centre'`), never with a traceback."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator
+
+from adapters.mqtt.config import FIELD_NAME_PATTERN, MqttSourceConfig
+from hub.broker_config import BrokerConfig
+from hub.configbase import ConfigError, ConfigIssue, EnvName, StrictModel, issues_from_validation
+from hub.influx import InfluxConfig
+from hub.sensors import KIND_FIELDS, SensorSpec
+from hub.types import SENSOR_KINDS
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_RESERVED_TAGS = frozenset(("sensor", "area", "site", "rule", "level", "state", "reason"))
+
+SensorKind = Literal[
+    "river", "dam", "rain", "seismic", "camera_water", "fire", "traffic", "parking", "pedestrians", "weather"
+]
+assert set(SensorKind.__args__) == set(SENSOR_KINDS)  # type: ignore[attr-defined]
+
+
+class SiteInfo(StrictModel):
+    """Who and where this hub serves."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Short site id; the `site` tag and part of topics.")
+    name: str = Field(description="Name shown to people, e.g. 'Kazanlak'.")
+    country: str = Field("BG", pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.")
+    timezone: str = Field("Europe/Sofia", description="Time zone of messages people read (IANA name).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r} (use an IANA name like Europe/Sofia)") from None
+        return name
+
+
+class HubSettings(StrictModel):
+    """Settings of the hub process itself."""
+
+    data_dir: str = Field(
+        "var", description="Folder for SQLite state, spool and dead letters; relative to the config file's folder."
+    )
+    metrics_interval_s: float = Field(10.0, gt=0, description="Period of the `hub` self-metrics, in seconds.")
+    log_interval_s: float = Field(60.0, gt=0, description="A repeated problem of one sensor is logged once per this.")
+    max_future_s: float = Field(300.0, ge=0, description="Readings stamped further ahead than this are refused.")
+    max_payload_bytes: int = Field(65536, ge=64, description="Larger MQTT payloads are refused.")
+    dead_letter_max: int = Field(10000, ge=10, description="Newest rejected inputs kept for inspection.")
+
+
+class Location(StrictModel):
+    """A point on the map (WGS 84)."""
+
+    lat: float = Field(ge=-90, le=90, description="Latitude in degrees.")
+    lon: float = Field(ge=-180, le=180, description="Longitude in degrees.")
+    elevation_m: float | None = Field(None, description="Height above sea level, in metres.")
+
+
+class Area(StrictModel):
+    """A part of the territory that warnings address: a neighbourhood, a village, a catchment."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Area id used by sensors, rules and subscribers.")
+    name: str = Field(description="Name in the local language (Bulgarian), as citizens know it.")
+    name_en: str | None = Field(None, description="Name in English.")
+    type: Literal["town", "neighbourhood", "village", "catchment", "zone"] = Field(description="What sort of area.")
+    centre: Location | None = Field(None, description="A representative point.")
+    population: int | None = Field(None, ge=0, description="Residents, for planning message volumes.")
+
+
+class FieldRange(StrictModel):
+    """The physical range of one field; values outside are refused as a fault."""
+
+    min: float = Field(description="Lowest value the instrument can report, in the field's unit.")
+    max: float = Field(description="Highest value the instrument can report, in the field's unit.")
+
+
+class SensorSource(StrictModel):
+    """How the hub gets a sensor's data when not as normalised readings over MQTT."""
+
+    mqtt: MqttSourceConfig | None = Field(None, description="Device-native MQTT topic and payload mapping.")
+
+
+class Sensor(StrictModel):
+    """One sensor. Without a `source` it publishes normalised readings on <root>/reading/<kind>/<id>."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Sensor id; the `sensor` tag.")
+    kind: SensorKind = Field(description="Kind of sensor; the InfluxDB measurement.")
+    area: str = Field(description="Id of the area the sensor belongs to.")
+    name: str | None = Field(None, description="Name for people (e.g. 'Tundzha at Kazanlak bridge').")
+    location: Location = Field(description="Where it is.")
+    interval_s: float = Field(60.0, gt=0, description="How often it reports, in seconds.")
+    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags with a few fixed values (e.g. river).")
+    fields: dict[str, FieldRange] = Field(
+        default_factory=dict, description="Fields beyond the kind's own, or narrower ranges for the kind's fields."
+    )
+    source: SensorSource | None = Field(None, description="Device-native source; none for normalised readings.")
+
+    @field_validator("tags")
+    @classmethod
+    def _bounded_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key, value in tags.items():
+            if key in _RESERVED_TAGS:
+                raise ValueError(f"tag {key!r} is set by the hub itself")
+            if not re.match(r"^[a-z][a-z0-9_]*$", key) or not value or len(value) > 64:
+                raise ValueError(f"tag {key}={value!r}: keys are lower case words, values 1-64 characters")
+        return tags
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, fields: dict[str, FieldRange]) -> dict[str, FieldRange]:
+        for name, bounds in fields.items():
+            if not re.match(FIELD_NAME_PATTERN, name):
+                raise ValueError(f"field name {name!r} must be lower case letters, digits and '_'")
+            if bounds.min >= bounds.max:
+                raise ValueError(f"field {name}: min must be below max")
+        return fields
+
+
+class Camera(StrictModel):
+    """A camera and what its worker looks for (the camera issue fills in zones and calibration)."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Camera id.")
+    name: str | None = Field(None, description="Name for people.")
+    area: str = Field(description="Id of the area it watches.")
+    location: Location = Field(description="Where it is mounted.")
+    url_env: EnvName | None = Field(None, description="Environment variable holding the stream URL (with credentials).")
+    detectors: list[Literal["water_level", "fire_smoke", "traffic", "parking", "pedestrians"]] = Field(
+        description="Detectors to run on its frames.", min_length=1
+    )
+    analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames analysed per second.")
+
+
+class SiteConfig(StrictModel):
+    """One site's whole configuration."""
+
+    site: SiteInfo = Field(description="The site.")
+    hub: HubSettings = Field(default_factory=HubSettings, description="The hub process.")
+    mqtt: BrokerConfig = Field(default_factory=BrokerConfig, description="The MQTT broker.")
+    influx: InfluxConfig = Field(default_factory=InfluxConfig, description="The InfluxDB database.")
+    areas: list[Area] = Field(min_length=1, description="Areas that sensors and warnings refer to.")
+    sensors: list[Sensor] = Field(default_factory=list, description="Sensors.")
+    cameras: list[Camera] = Field(default_factory=list, description="Cameras.")
+    rules: list[dict[str, Any]] = Field(
+        default_factory=list, description="Alarm rules (validated by the rule engine once it exists)."
+    )
+    notify: dict[str, Any] = Field(default_factory=dict, description="Notification channels (SMS, CAP, sirens).")
+
+    @property
+    def topic_root(self) -> str:
+        """Root of the site's MQTT topics."""
+        return self.mqtt.topic_root or f"ews/{self.site.id}"
+
+    @property
+    def client_id(self) -> str:
+        """The hub's MQTT client id."""
+        return self.mqtt.client_id or f"ews-hub-{self.site.id}"
+
+
+def cross_check(config: SiteConfig) -> list[ConfigIssue]:
+    """Problems that span sections: duplicate ids, unknown areas, mapped fields the kind lacks."""
+    issues: list[ConfigIssue] = []
+    for section, items in (("areas", config.areas), ("sensors", config.sensors), ("cameras", config.cameras)):
+        counts = Counter(item.id for item in items)
+        for index, item in enumerate(items):
+            if counts[item.id] > 1:
+                issues.append(ConfigIssue(f"{section}[{index}].id", f"duplicate id {item.id!r}"))
+    area_ids = {area.id for area in config.areas}
+    for section, items in (("sensors", config.sensors), ("cameras", config.cameras)):
+        for index, item in enumerate(items):
+            if item.area not in area_ids:
+                issues.append(ConfigIssue(f"{section}[{index}].area", f"unknown area {item.area!r}"))
+    for index, sensor in enumerate(config.sensors):
+        known = set(KIND_FIELDS[sensor.kind]) | set(sensor.fields)
+        if sensor.source and sensor.source.mqtt:
+            for name in sensor.source.mqtt.fields:
+                if name not in known:
+                    issues.append(
+                        ConfigIssue(
+                            f"sensors[{index}].source.mqtt.fields.{name}",
+                            f"a {sensor.kind} sensor has no field {name!r} (known: {', '.join(sorted(known))}; "
+                            "declare others under the sensor's 'fields')",
+                        )
+                    )
+    return issues
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a config with a key twice is a mistake to report."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice (first at line {seen[key].start_mark.line + 1})",
+                key_node.start_mark,
+            )
+        seen[key] = key_node
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def parse_config(text: str, source: str = "<config>") -> SiteConfig:
+    """Validate a config given as YAML text; raises ConfigError listing every problem."""
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise ConfigError(source, [ConfigIssue("", f"not valid YAML: {error}".replace("\n", " "))]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(source, [ConfigIssue("", "the file must hold a YAML mapping (site:, areas:, sensors:, ...)")])
+    try:
+        config = SiteConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(source, issues_from_validation(error)) from None
+    issues = cross_check(config)
+    if issues:
+        raise ConfigError(source, issues)
+    return config
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and validate a site config file; raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(str(path), [ConfigIssue("", f"cannot read the file: {error}")]) from None
+    return parse_config(text, str(path))
+
+
+def data_dir(config: SiteConfig, config_path: str | Path) -> Path:
+    """The hub's data folder, resolved against the config file's folder."""
+    folder = Path(config.hub.data_dir)
+    return folder if folder.is_absolute() else Path(config_path).resolve().parent / folder
+
+
+def sensor_specs(config: SiteConfig) -> dict[str, SensorSpec]:
+    """The runtime view of every sensor, keyed by id."""
+    specs = {}
+    for sensor in config.sensors:
+        ranges = dict(KIND_FIELDS[sensor.kind])
+        ranges.update({name: (bounds.min, bounds.max) for name, bounds in sensor.fields.items()})
+        specs[sensor.id] = SensorSpec(
+            id=sensor.id,
+            kind=sensor.kind,
+            area=sensor.area,
+            site=config.site.id,
+            ranges=ranges,
+            tags=dict(sensor.tags),
+            interval_s=sensor.interval_s,
+        )
+    return specs
+
+
+def mqtt_sources(config: SiteConfig) -> dict[str, MqttSourceConfig]:
+    """Device-native MQTT sources by sensor id."""
+    return {s.id: s.source.mqtt for s in config.sensors if s.source is not None and s.source.mqtt is not None}
