@@ -8,6 +8,7 @@ Messages are handed to a callback on the link's thread; the callback must not bl
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Sequence
@@ -69,6 +70,7 @@ class BrokerLink:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._subscribe_mid = -1
+        self._disconnected = threading.Event()
 
     def start(self) -> None:
         """Start connecting (in the background)."""
@@ -130,8 +132,13 @@ class BrokerLink:
                 if info.is_published():
                     break
                 self._client.loop(timeout=0.05)
+            self._disconnected = threading.Event()
             self._client.disconnect()
-            self._client.loop(timeout=0.1)
+            # Send the DISCONNECT before the socket closes, or the broker publishes the will too.
+            for _ in range(40):
+                if self._disconnected.is_set():
+                    break
+                self._client.loop(timeout=0.05)
         self.connected.clear()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason_code, properties) -> None:
@@ -155,6 +162,27 @@ class BrokerLink:
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason_code, properties) -> None:
         self.connected.clear()
+        if self._stop.is_set():
+            self._close_gracefully(client)
+        self._disconnected.set()
+
+    @staticmethod
+    def _close_gracefully(client: mqtt.Client) -> None:
+        """Called between paho writing DISCONNECT and closing the socket. Closing a socket that
+        still holds unread messages makes the kernel send a reset, and the broker may then drop
+        the DISCONNECT and publish the last will although the hub stopped cleanly. So: half-close,
+        and read what is left (those messages were not acknowledged: the broker keeps them in the
+        session and delivers them on the next start)."""
+        sock = client.socket()
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(1.0)
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         self.messages_received += 1

@@ -9,10 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from hub.config import SiteConfig, parse_config
 from hub.influx import InfluxClient, InfluxConfig
 from hub.localservices import LocalInfluxd, LocalMosquitto
+
+# Machines running the suite are shared with services and benchmarks: judge properties, not speed.
+settings.register_profile("hub", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("hub")
 
 _names = itertools.count(1)
 

@@ -98,7 +98,7 @@ def decode_normalised(payload: bytes) -> RawSample:
     else:
         ts_ms = epoch_to_ms(ts, 1)
     quality = document.get("quality", "good")
-    if quality not in QUALITIES:
+    if type(quality) is not str or quality not in QUALITIES:
         raise DecodeError(RejectReason.BAD_QUALITY, f"quality {quality!r} is not good, suspect or bad")
     return RawSample(ts_ms, values, quality)
 

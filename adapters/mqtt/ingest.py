@@ -53,6 +53,7 @@ class MqttIngest:
             else:
                 self._exact.setdefault(source.topic, []).append(pair)
         self._cache: dict[str, list[tuple[SensorSpec, NativeDecoder]]] = {}
+        self._last_receive_stamp: dict[str, int] = {}
 
     def subscriptions(self) -> list[str]:
         """Topic filters to subscribe to: the normalised readings and every native source."""
@@ -106,7 +107,13 @@ class MqttIngest:
         self._emit(spec, sample, topic, payload, now_ms)
 
     def _emit(self, spec: SensorSpec, sample: RawSample, topic: str, payload: bytes, now_ms: int) -> None:
-        ts_ms = now_ms if sample.ts_ms is None else sample.ts_ms
+        if sample.ts_ms is None:
+            # Receive time, made unique per sensor: two messages in one millisecond would
+            # otherwise be one point in InfluxDB, the second overwriting the first.
+            ts_ms = max(now_ms, self._last_receive_stamp.get(spec.id, 0) + 1)
+            self._last_receive_stamp[spec.id] = ts_ms
+        else:
+            ts_ms = sample.ts_ms
         try:
             check_timestamp(ts_ms, now_ms, self._max_future_ms)
         except TimestampError as error:

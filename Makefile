@@ -1,0 +1,25 @@
+# make demo   – set up and run the demo (local Mosquitto and InfluxDB, hub, simulated devices)
+# make test   – set up and run the whole test suite against real Mosquitto and InfluxDB
+# make bench  – set up and run the benchmarks; prints a table of figures
+.PHONY: setup demo test bench check clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/ews demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m bench
+
+check: setup
+	$(VENV)/bin/ews check -c examples/kazanlak/site.yaml
+
+clean:
+	rm -rf var .pytest_cache .hypothesis bench/results

@@ -1,0 +1,75 @@
+"""`python -m bench`: run every benchmark entry, print one table (figure, unit, our value, the limit
+measured in the same run, ratio) and write each entry's full results as JSON to bench/results/.
+Exits with 1 when a run lost data or stalled (the figures of such a run mean nothing), and with 0
+otherwise, also when a ratio is below its target (marked LOW in the table)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from bench import BenchResult, format_table
+from bench.ingest import IngestSettings
+from bench.ingest import run as run_ingest
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=200_000, help="Messages per run (default 200,000).")
+    parser.add_argument("--sensors", type=int, default=100, help="Sensors the messages are spread over (default 100).")
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
+                        help="MQTT protocol of the main comparison (default 5, the hub's default).")
+    parser.add_argument("--no-other-protocol", action="store_true",
+                        help="Skip the runs with the other MQTT protocol (hub and bare subscriber).")
+    parser.add_argument("--profile", action="store_true",
+                        help="Also run the hub once under cProfile and print where its threads spend their time.")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for the JSON results.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    settings = IngestSettings(
+        messages=args.messages,
+        sensors=args.sensors,
+        protocol=args.protocol,
+        other_protocol=None if args.no_other_protocol else ("3.1.1" if args.protocol == "5" else "5"),
+        profile=args.profile,
+        results_folder=args.results,
+    )
+    print(f"ingest: {settings.messages:,} messages from {settings.sensors} sensors per run", file=sys.stderr)
+    results: list[BenchResult] = []
+    with tempfile.TemporaryDirectory(prefix="ews-bench-") as workdir:
+        results.append(run_ingest(settings, Path(workdir)))
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    for result in results:
+        document = {"benchmark": result.name, "finished_at": stamp, "failures": result.failures, **result.details}
+        (args.results / f"{result.name}.json").write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+    print()
+    print(format_table([row for result in results for row in result.rows]))
+    for result in results:
+        for row in result.rows:
+            if row.meets_target is False:
+                print(f"{result.name}: below target: {row.figure}: ratio {row.ratio:.2f} < {row.target:.2f}")
+        for note in result.notes:
+            print(f"\n{note}")
+    failures = [f"{result.name}: {failure}" for result in results for failure in result.failures]
+    print(f"\nresults: {args.results}/ ({', '.join(result.name + '.json' for result in results)})")
+    if failures:
+        print("\nFAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
