@@ -130,3 +130,37 @@ def test_missing_retention_policy_is_not_mistaken_for_bad_points(influxd: LocalI
     writer.stop()
     assert refused == []
     assert writer.spool.points == 10
+
+
+def test_missing_database_waits_in_the_spool_until_it_exists(influxd: LocalInfluxd, tmp_path: Path,
+                                                            unique_name: str) -> None:
+    config = InfluxConfig(url=influxd.url, database=unique_name, batch_size=100, flush_interval_s=0.1,
+                          retry={"initial_s": 0.05, "max_s": 0.2})
+    writer = InfluxWriter(config, InfluxClient(config), Spool(tmp_path / "spool.sqlite"), lambda *_: None)
+    writer.start()
+    writer.add_many(lines(50))
+    wait_until(lambda: writer.spool.points == 50, what="spooled while the database is missing")
+    admin = InfluxClient(config)
+    admin.create_database()
+    wait_until(lambda: writer.spool.batches == 0, what="replayed once the database exists")
+    writer.stop()
+    assert count_series_points(admin, "river", "level_cm") == 50
+
+
+def test_ews_influx_init_creates_database_and_default_retention(influxd: LocalInfluxd, tmp_path: Path,
+                                                               unique_name: str) -> None:
+    from hub.cli import main
+
+    path = tmp_path / "site.yaml"
+    path.write_text(f"""
+site: {{id: x, name: X}}
+areas: [{{id: a, name: A, type: town}}]
+influx: {{url: "{influxd.url}", database: {unique_name}, retention: {{name: two_years, duration: 104w}}}}
+""")
+    assert main(["influx", "init", "-c", str(path)]) == 0
+    assert main(["influx", "init", "-c", str(path)]) == 0  # idempotent
+    client = InfluxClient(InfluxConfig(url=influxd.url, database=unique_name))
+    series = client.query(f'SHOW RETENTION POLICIES ON "{unique_name}"')[0]["series"][0]
+    policies = {row[0]: dict(zip(series["columns"], row, strict=True)) for row in series["values"]}
+    assert policies["two_years"]["default"] is True
+    assert policies["two_years"]["duration"] == "17472h0m0s"
