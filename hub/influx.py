@@ -232,7 +232,7 @@ class InfluxWriter:
         self._monotonic = monotonic
         self._buffer: list[str] = []
         self._buffer_since = 0.0
-        self._condition = threading.Condition()
+        self._condition = threading.Condition(threading.Lock())
         self._stopping = False
         self._backoff = Backoff(config.retry)
         self._next_attempt = 0.0

@@ -48,8 +48,10 @@ class Pipeline:
         self.rejected: Counter[str] = Counter()
 
     def accept(self, reading: Reading) -> None:
-        """Pass one reading to every output."""
-        self.readings_in += 1
+        """Pass one reading to every output. Adapters call this from their own threads (the
+        broker link's, the event loop's), so the count is taken under the lock."""
+        with self._lock:
+            self.readings_in += 1
         for output in self._outputs:
             output(reading)
 

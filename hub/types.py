@@ -77,3 +77,32 @@ class Rejection:
     received_ms: int
     sensor: str | None = None
     fields: tuple[str, ...] = field(default=())
+
+
+Level = Literal["info", "yellow", "orange", "red"]
+#: Order of severity; `info` is for technical alarms (staff only).
+LEVEL_RANK: dict[str, int] = {"info": 0, "yellow": 1, "orange": 2, "red": 3}
+Audience = Literal["staff", "public"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What the rule engine concluded about one (rule, subject) at one time: the level it is at
+    now, or None when the condition is gone (past hysteresis). The engine emits one only when
+    that changes; the alarm manager turns it into alarm lifecycle events.
+
+    `subject` is a sensor id or an area id; `area` is the area people there must be warned in.
+    `evidence` carries what fired it: values, thresholds, data age, a forecast, a message."""
+
+    rule: str
+    rule_version: str
+    subject: str
+    area: str
+    level: Level | None
+    audience: Audience
+    hazard: str
+    ts_ms: int
+    evidence: Mapping[str, object] = field(default_factory=dict)
+    #: True while the subject's data cannot be trusted (sensor offline): its value alarms are held
+    #: as they are, neither cleared nor escalated, until data returns.
+    inhibited: bool = False
