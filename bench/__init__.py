@@ -60,14 +60,25 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _number(value: float | None, unit: str = "") -> str:
+def _number(value: float | None) -> str:
     if value is None:
         return "-"
-    if unit == "ratio":
-        return f"{value:.2f}"
-    if abs(value) >= 100 or value == int(value):
+    if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:,.1f}"
+
+
+def ratio_text(row: Row) -> str:
+    """The ratio with two decimals, or with as many as it takes to show that it misses its target
+    (19,999 of 20,000 readings is 0.99995, not 1.00)."""
+    ratio = row.ratio
+    if ratio is None:
+        return "-"
+    for decimals in (2, 4, 6, 8):
+        text = f"{ratio:.{decimals}f}"
+        if row.target is None or ratio >= row.target or float(text) < row.target:
+            return text
+    return text
 
 
 def format_table(rows: list[Row]) -> str:
@@ -79,7 +90,7 @@ def format_table(rows: list[Row]) -> str:
             row.unit,
             _number(row.value),
             _number(row.limit),
-            _number(row.ratio, "ratio") + ("" if row.meets_target is None else (" ok" if row.meets_target else " LOW")),
+            ratio_text(row) + ("" if row.meets_target is None else (" ok" if row.meets_target else " LOW")),
         )
         for row in rows
     ]

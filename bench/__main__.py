@@ -13,9 +13,15 @@ from pathlib import Path
 
 import orjson
 
-from bench import BenchResult, format_table
+from bench import BenchResult, format_table, ratio_text
+from bench.alarm_latency import LatencySettings
+from bench.alarm_latency import run as run_latency
 from bench.ingest import IngestSettings
 from bench.ingest import run as run_ingest
+from bench.modbus import ModbusSettings
+from bench.modbus import run as run_modbus
+from bench.rules import RulesSettings
+from bench.rules import run as run_rules
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -24,12 +30,19 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000, help="Messages per run (default 200,000).")
     parser.add_argument("--sensors", type=int, default=100, help="Sensors the messages are spread over (default 100).")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="Times each QoS 1 pair (bare subscriber, hub) is measured; figures are medians (default 3).")
     parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
                         help="MQTT protocol of the main comparison (default 5, the hub's default).")
     parser.add_argument("--no-other-protocol", action="store_true",
                         help="Skip the runs with the other MQTT protocol (hub and bare subscriber).")
     parser.add_argument("--profile", action="store_true",
                         help="Also run the hub once under cProfile and print where its threads spend their time.")
+    parser.add_argument("--modbus-seconds", type=float, default=5.0,
+                        help="Seconds each Modbus reads/s figure is measured (default 5).")
+    parser.add_argument("--rule-sensors", type=int, default=500,
+                        help="Sensors the Kazanlak rule set is applied to in the rules entry (default 500).")
+    parser.add_argument("--only", choices=("ingest", "modbus", "rules", "latency"), help="Run one entry only.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for the JSON results.")
     return parser.parse_args(argv)
 
@@ -39,15 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     settings = IngestSettings(
         messages=args.messages,
         sensors=args.sensors,
+        repeats=args.repeat,
         protocol=args.protocol,
         other_protocol=None if args.no_other_protocol else ("3.1.1" if args.protocol == "5" else "5"),
         profile=args.profile,
         results_folder=args.results,
     )
-    print(f"ingest: {settings.messages:,} messages from {settings.sensors} sensors per run", file=sys.stderr)
     results: list[BenchResult] = []
     with tempfile.TemporaryDirectory(prefix="ews-bench-") as workdir:
-        results.append(run_ingest(settings, Path(workdir)))
+        if args.only in (None, "ingest"):
+            print(f"ingest: {settings.messages:,} messages from {settings.sensors} sensors per run, "
+                  f"{settings.repeats} repeats", file=sys.stderr)
+            results.append(run_ingest(settings, Path(workdir)))
+        if args.only in (None, "modbus"):
+            modbus = ModbusSettings(seconds=args.modbus_seconds)
+            print(f"modbus: {modbus.fleet} simulated devices, reads/s for {modbus.seconds:g} s each", file=sys.stderr)
+            results.append(run_modbus(modbus, Path(workdir)))
+        if args.only in (None, "rules"):
+            rules = RulesSettings(sensors=args.rule_sensors)
+            print(f"rules: Kazanlak rule set over {rules.sensors} sensors, {rules.minutes} simulated minutes, "
+                  f"{rules.repeats} repeats", file=sys.stderr)
+            results.append(run_rules(rules))
+        if args.only in (None, "latency"):
+            latency = LatencySettings()
+            print(f"latency: {latency.sensors} gauges, {latency.background_per_s:,} readings/s background, "
+                  f"a probe every {latency.probe_period_s * 1000:g} ms for {latency.seconds:g} s", file=sys.stderr)
+            results.append(run_latency(latency, Path(workdir)))
 
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -60,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         for row in result.rows:
             if row.meets_target is False:
-                print(f"{result.name}: below target: {row.figure}: ratio {row.ratio:.2f} < {row.target:.2f}")
+                print(f"{result.name}: below target: {row.figure}: ratio {ratio_text(row)} < {row.target:.2f}")
         for note in result.notes:
             print(f"\n{note}")
     failures = [f"{result.name}: {failure}" for result in results for failure in result.failures]

@@ -8,14 +8,14 @@ measured in the same run on the same local Mosquitto and InfluxDB:
 
 The publisher (`bench.publisher`) is a separate process that pushes pre-encoded packets as fast as
 the broker takes them, so the receive side is the limit. A rate is messages (or points) divided by
-the time from the first packet sent until the last message was received (bare subscriber) or the
-last point was written to InfluxDB and the count query confirmed it (hub)."""
+the time from the first packet sent until the last message was received (bare subscriber) or until
+InfluxDB acknowledged the write of the last point (hub); a count query then confirms that every
+reading is stored, and the run fails if one is missing."""
 
 from __future__ import annotations
 
 import cProfile
 import io
-import logging
 import os
 import platform
 import pstats
@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +41,6 @@ from hub.app import HubThread
 from hub.config import parse_config
 from hub.influx import InfluxClient, InfluxConfig
 from hub.localservices import LocalInfluxd, LocalMosquitto, find_program, reap_on_exit
-
-logger = logging.getLogger(__name__)
 
 #: The hub must sustain at least this share of the bare subscriber's rate at the same QoS.
 TARGET_RATIO = 0.70
@@ -69,6 +67,8 @@ class IngestSettings:
     protocol: str = "5"
     #: Also run the hub and the bare subscriber with this protocol (None: skip).
     other_protocol: str | None = "3.1.1"
+    #: Times each QoS 1 pair (bare subscriber, hub) is measured; the figures are medians.
+    repeats: int = 3
     writer_repeats: int = 3
     profile: bool = False
     results_folder: Path = REPOSITORY / "bench" / "results"
@@ -124,8 +124,41 @@ class CpuMeter:
                 self.used_s[name] = round(after - before, 2)
 
 
+def _busy_and_total_s() -> tuple[float, float]:
+    """Busy and total CPU seconds of the whole machine since boot, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS_PER_S, sum(fields[:8]) / _TICKS_PER_S
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (servers, publishers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class OtherLoad:
+    """CPU the rest of the machine used while the benchmark ran: noise to report, not to hide."""
+
+    def __init__(self) -> None:
+        self._busy, self._total = _busy_and_total_s()
+        self._own = _own_cpu_s()
+        self.other_cpu_s = 0.0
+        self.share_of_machine = 0.0
+
+    def stop(self) -> None:
+        busy, total = _busy_and_total_s()
+        self.other_cpu_s = max(0.0, (busy - self._busy) - (_own_cpu_s() - self._own))
+        self.share_of_machine = self.other_cpu_s / max(total - self._total, 1e-9)
+
+    def summary(self) -> dict[str, float]:
+        return {"cpu_s": round(self.other_cpu_s, 1), "share_of_machine": round(self.share_of_machine, 3)}
+
+
 def _cpu_summary(used_s: dict[str, float], elapsed_s: float) -> str:
-    return ", ".join(f"{name} {seconds / elapsed_s:.0%}" for name, seconds in used_s.items())
+    """Share of one core each process or thread used; the idle ones (below 1%) left out."""
+    shares = {name: seconds / elapsed_s for name, seconds in used_s.items()}
+    return ", ".join(f"{name} {share:.0%}" for name, share in shares.items() if share >= 0.01) or "-"
 
 
 # -- the publisher process -----------------------------------------------------------------------
@@ -200,7 +233,8 @@ def _paho_protocol(protocol: str) -> int:
 
 
 def measure_bare_subscriber(
-    broker: LocalMosquitto, settings: IngestSettings, qos: int, protocol: str, site: str, newest_ms: int
+    broker: LocalMosquitto, settings: IngestSettings, qos: int, protocol: str, site: str, newest_ms: int,
+    quiet: bool = False,
 ) -> dict[str, Any]:
     """A paho 2.x client whose on_message only counts, on the hub's topic filter."""
     topic_root = f"ews/{site}"
@@ -247,8 +281,9 @@ def measure_bare_subscriber(
     end = all_received_at if finished.is_set() else last_progress_at
     elapsed = end - report["first_sent_at"]
     rate = received / elapsed
-    _progress("bare subscriber, QoS %d, MQTT %s: %s msg/s (%d of %d received in %.2f s; CPU %s)", qos, protocol,
-              f"{rate:,.0f}", received, expected, elapsed, _cpu_summary(cpu.used_s, elapsed))
+    if not quiet:
+        _progress("bare subscriber, QoS %d, MQTT %s: %s msg/s (%d of %d received in %.2f s; CPU %s)", qos, protocol,
+                  f"{rate:,.0f}", received, expected, elapsed, _cpu_summary(cpu.used_s, elapsed))
     return {
         "qos": qos,
         "protocol": protocol,
@@ -335,7 +370,9 @@ sensors:
 
 class ThreadProfiler:
     """cProfile of chosen threads started while `active`: each gets its own profiler, enabled from
-    the first profile event of the thread (cProfile only ever profiles the thread enabling it)."""
+    the first profile event of the thread (cProfile only ever profiles the thread enabling it).
+    Timed by the wall clock (a CPU-clock timer slows the hub sevenfold instead of about 2.5-fold),
+    so waiting in `select` and on locks shows as time spent in those calls."""
 
     def __init__(self, thread_names: tuple[str, ...]):
         self._names = thread_names
@@ -365,7 +402,7 @@ class ThreadProfiler:
             stats = pstats.Stats(profile, stream=out)
             stats.dump_stats(folder / f"{stem}-{name}.pstats")
             total = sum(entry[2] for entry in stats.stats.values())  # type: ignore[attr-defined]
-            out.write(f"\n=== thread {name}: {total:.2f} s of CPU in profiled functions ===\n")
+            out.write(f"\n=== thread {name}: {total:.2f} s wall-clock under cProfile (waits included) ===\n")
             stats.sort_stats("tottime").print_stats(top)
             stats.sort_stats("cumulative").print_stats(top)
         return out.getvalue()
@@ -474,52 +511,69 @@ def _versions() -> dict[str, str]:
     }
 
 
+def _tag(protocol: str) -> str:
+    return "5" if protocol == "5" else "3"
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
 def run(settings: IngestSettings, workdir: Path) -> BenchResult:
-    """Start Mosquitto and InfluxDB in `workdir`, run every measurement, and build the rows."""
+    """Start Mosquitto and InfluxDB in `workdir`, run every measurement, and build the rows.
+
+    The QoS 1 pairs (bare subscriber, hub) are measured `repeats` times, interleaved and in
+    alternating order so that drift of the machine hits both alike; figures are medians."""
     newest_ms = time.time_ns() // 1_000_000
     broker = LocalMosquitto(workdir / "mosquitto")
     influxd = LocalInfluxd(workdir / "influxd")
     services = [broker, influxd]
     protocols = [settings.protocol] + ([settings.other_protocol] if settings.other_protocol else [])
-    tag = {"5": "5", "3.1.1": "3"}
+    bare_q1: dict[str, list[dict[str, Any]]] = {protocol: [] for protocol in protocols}
+    hub_runs: dict[str, list[dict[str, Any]]] = {protocol: [] for protocol in protocols}
+    bare_q0: dict[str, dict[str, Any]] = {}
     details: dict[str, Any] = {
         "settings": {"messages": settings.messages, "sensors": settings.sensors, "protocol": settings.protocol,
-                     "other_protocol": settings.other_protocol, "writer_batch_points": WRITER_BATCH_POINTS,
-                     "writer_repeats": settings.writer_repeats, "target_ratio": TARGET_RATIO},
+                     "other_protocol": settings.other_protocol, "repeats": settings.repeats,
+                     "writer_batch_points": WRITER_BATCH_POINTS, "writer_repeats": settings.writer_repeats,
+                     "target_ratio": TARGET_RATIO},
         "versions": _versions(),
-        "bare_subscriber": {},
-        "hub": {},
     }
     failures: list[str] = []
+    notes: list[str] = []
+    others = OtherLoad()
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        _progress("the machine is busy (load average %.1f): other work shares the cores, figures will be noisy",
+                  load_before)
     try:
         for service in services:
             service.start()
+        # Not timed: the broker's first burst also grows its memory; every timed run finds it grown.
+        warm_up = IngestSettings(messages=min(settings.messages, 20_000), sensors=settings.sensors)
+        measure_bare_subscriber(broker, warm_up, 1, settings.protocol, "warmup", newest_ms, quiet=True)
+        for repeat in range(1, settings.repeats + 1):
+            for protocol in protocols:
+                tag = _tag(protocol)
+                pair = [
+                    lambda: bare_q1[protocol].append(measure_bare_subscriber(
+                        broker, settings, 1, protocol, f"b{tag}q1r{repeat}", newest_ms)),
+                    lambda: hub_runs[protocol].append(measure_hub(
+                        broker, influxd, settings, protocol, f"h{tag}q1r{repeat}", newest_ms, workdir)),
+                ]
+                for measure in pair if repeat % 2 else reversed(pair):
+                    measure()
         for protocol in protocols:
-            for qos in (1, 0):
-                site = f"b{tag[protocol]}q{qos}"
-                details["bare_subscriber"][f"mqtt{tag[protocol]}_qos{qos}"] = measure_bare_subscriber(
-                    broker, settings, qos, protocol, site, newest_ms
-                )
+            bare_q0[protocol] = measure_bare_subscriber(broker, settings, 0, protocol, f"b{_tag(protocol)}q0r1",
+                                                        newest_ms)
         writer_runs = [
-            measure_bare_writer(influxd, settings, f"hub{tag[settings.protocol]}", newest_ms, run)
+            measure_bare_writer(influxd, settings, f"h{_tag(settings.protocol)}q1r1", newest_ms, run)
             for run in range(1, settings.writer_repeats + 1)
         ]
-        details["bare_writer"] = {
-            "runs": writer_runs,
-            "points_per_s": round(statistics.median(run["points_per_s"] for run in writer_runs)),
-        }
-        for run_writer in writer_runs:
-            if run_writer["stored"] != run_writer["points"]:
-                failures.append(f"bare writer: {run_writer['stored']} of {run_writer['points']} points stored")
-        for protocol in protocols:
-            site = f"hub{tag[protocol]}"
-            details["hub"][f"mqtt{tag[protocol]}"] = measure_hub(broker, influxd, settings, protocol, site, newest_ms, workdir)
-            failures += details["hub"][f"mqtt{tag[protocol]}"]["failures"]
-        notes: list[str] = []
         if settings.profile:
             profiler = ThreadProfiler(HUB_THREADS[:2])
             _progress("profiling the hub (MQTT %s; cProfile slows it down, its rate is not a figure)", settings.protocol)
-            profiled = measure_hub(broker, influxd, settings, settings.protocol, "prof", newest_ms, workdir, profiler)
+            profiled = measure_hub(broker, influxd, settings, settings.protocol, "profile", newest_ms, workdir, profiler)
             details["hub_profiled"] = profiled
             settings.results_folder.mkdir(parents=True, exist_ok=True)
             text = profiler.report(settings.results_folder, "ingest-profile")
@@ -528,26 +582,90 @@ def run(settings: IngestSettings, workdir: Path) -> BenchResult:
                          f"saved in {settings.results_folder}/ingest-profile*):\n{text}")
     finally:
         reap_on_exit(services)
+        others.stop()
+    if others.share_of_machine > 0.1:
+        _progress("other processes used %.0f%% of the machine during the benchmark: figures are noisy",
+                  100 * others.share_of_machine)
 
-    main = tag[settings.protocol]
-    hub_main = details["hub"][f"mqtt{main}"]
-    rows = []
     for protocol in protocols:
-        key = tag[protocol]
-        hub_run = details["hub"][f"mqtt{key}"]
-        bare = details["bare_subscriber"][f"mqtt{key}_qos1"]
-        rows.append(Row(f"hub MQTT→InfluxDB, QoS 1, MQTT {protocol} / bare subscriber", "msg/s",
-                        hub_run["msgs_per_s"], bare["msgs_per_s"], TARGET_RATIO))
-    rows.append(Row(f"hub MQTT→InfluxDB, MQTT {settings.protocol} / bare writer, batches of {WRITER_BATCH_POINTS:,}",
-                    "points/s", hub_main["msgs_per_s"], details["bare_writer"]["points_per_s"]))
-    for protocol in protocols:
-        hub_run = details["hub"][f"mqtt{tag[protocol]}"]
-        rows.append(Row(f"readings in InfluxDB after hub run (MQTT {protocol}) / published", "points",
-                        hub_run["readings_stored"], hub_run["messages_published"], 1.0))
-    for protocol in protocols:
-        bare = details["bare_subscriber"][f"mqtt{tag[protocol]}_qos0"]
-        rows.append(Row(f"info: bare subscriber, QoS 0, MQTT {protocol}", "msg/s", bare["msgs_per_s"]))
-    rows.append(Row("info: publisher, QoS 1, accepted by broker during hub run", "msg/s",
-                    hub_main["publisher"]["broker_accepted_msgs_per_s"]))
-    details["rows"] = [row.as_dict() for row in rows]
+        for hub_run in hub_runs[protocol]:
+            failures += hub_run["failures"]
+        for bare in bare_q1[protocol]:
+            if bare["messages_received"] != bare["messages_published"]:
+                failures.append(f"bare subscriber, QoS 1, MQTT {protocol}: received {bare['messages_received']} "
+                                f"of {bare['messages_published']}")
+    for run_writer in writer_runs:
+        if run_writer["stored"] != run_writer["points"]:
+            failures.append(f"bare writer: {run_writer['stored']} of {run_writer['points']} points stored")
+
+    summary, rows = _summary_and_rows(settings, protocols, bare_q1, hub_runs, bare_q0, writer_runs)
+    details.update({
+        "load_average_1min_before": round(load_before, 2),
+        "other_processes": others.summary(),
+        "summary": summary,
+        "rows": [row.as_dict() for row in rows],
+        "bare_subscriber_qos1": {f"mqtt{_tag(protocol)}": bare_q1[protocol] for protocol in protocols},
+        "hub": {f"mqtt{_tag(protocol)}": hub_runs[protocol] for protocol in protocols},
+        "bare_subscriber_qos0": {f"mqtt{_tag(protocol)}": bare_q0[protocol] for protocol in protocols},
+        "bare_writer": writer_runs,
+    })
     return BenchResult("ingest", rows, details, failures, notes)
+
+
+def _cpu_us_per_message(runs: list[dict[str, Any]], threads: tuple[str, ...]) -> float:
+    return statistics.median(
+        1e6 * sum(run["cpu_s"].get(f"thread {name}", 0.0) for name in threads) / run["messages_published"]
+        for run in runs
+    )
+
+
+def _summary_and_rows(
+    settings: IngestSettings,
+    protocols: list[str],
+    bare_q1: dict[str, list[dict[str, Any]]],
+    hub_runs: dict[str, list[dict[str, Any]]],
+    bare_q0: dict[str, dict[str, Any]],
+    writer_runs: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[Row]]:
+    """Medians over the repeats, as the summary for the JSON and as table rows: the figures with a
+    target first, then the database limit, the completeness check, and figures for information."""
+    summary: dict[str, Any] = {}
+    targets, complete, info = [], [], []
+    for protocol in protocols:
+        key = f"mqtt{_tag(protocol)}"
+        hub_rate, bare_rate = _median(hub_runs[protocol], "msgs_per_s"), _median(bare_q1[protocol], "msgs_per_s")
+        pair_ratios = [round(hub["msgs_per_s"] / bare["msgs_per_s"], 3)
+                       for hub, bare in zip(hub_runs[protocol], bare_q1[protocol], strict=True)]
+        hub_cpu_us = _cpu_us_per_message(hub_runs[protocol], HUB_THREADS)
+        bare_cpu_us = _cpu_us_per_message(bare_q1[protocol], ("bare-subscriber",))
+        stored = sum(run["readings_stored"] for run in hub_runs[protocol])
+        published = sum(run["messages_published"] for run in hub_runs[protocol])
+        summary[key] = {
+            "hub_msgs_per_s": hub_rate,
+            "bare_subscriber_qos1_msgs_per_s": bare_rate,
+            "ratio": round(hub_rate / bare_rate, 3),
+            "ratio_per_repeat": pair_ratios,
+            "hub_cpu_us_per_msg": round(hub_cpu_us, 1),
+            "bare_cpu_us_per_msg": round(bare_cpu_us, 1),
+            "bare_subscriber_qos0_msgs_per_s": bare_q0[protocol]["msgs_per_s"],
+            "readings_stored": stored,
+            "messages_published": published,
+        }
+        _progress("MQTT %s: hub / bare subscriber at QoS 1, per repeat: %s", protocol,
+                  ", ".join(f"{ratio:.2f}" for ratio in pair_ratios))
+        targets.append(Row(f"hub MQTT→InfluxDB, QoS 1, MQTT {protocol} / bare subscriber", "msg/s",
+                           hub_rate, bare_rate, TARGET_RATIO))
+        complete.append(Row(f"readings in InfluxDB after the hub runs (MQTT {protocol}) / published", "points",
+                            stored, published, 1.0))
+        info.append(Row(f"info: CPU per message, hub threads / bare subscriber, MQTT {protocol}", "µs",
+                        hub_cpu_us, bare_cpu_us))
+    for protocol in protocols:
+        info.append(Row(f"info: bare subscriber, QoS 0, MQTT {protocol}", "msg/s", bare_q0[protocol]["msgs_per_s"]))
+    info.append(Row("info: publisher, QoS 1, accepted by the broker during the hub runs", "msg/s",
+                    statistics.median(run["publisher"]["broker_accepted_msgs_per_s"]
+                                      for run in hub_runs[settings.protocol])))
+    writer_rate = _median(writer_runs, "points_per_s")
+    summary["bare_writer_points_per_s"] = writer_rate
+    database = Row(f"hub MQTT→InfluxDB, MQTT {settings.protocol} / bare writer, batches of {WRITER_BATCH_POINTS:,}",
+                   "points/s", _median(hub_runs[settings.protocol], "msgs_per_s"), writer_rate)
+    return summary, [*targets, database, *complete, *info]

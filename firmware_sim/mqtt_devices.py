@@ -93,6 +93,8 @@ def sensors_from_site(site: dict[str, Any]) -> list[SimulatedSensor]:
     root = (site.get("mqtt") or {}).get("topic_root") or f"ews/{site['site']['id']}"
     devices = []
     for sensor in site.get("sensors", []):
+        if (sensor.get("source") or {}).get("modbus") is not None:
+            continue  # polled by the hub from a Modbus device (firmware_sim.modbus_devices), not published
         source = (sensor.get("source") or {}).get("mqtt")
         if source is None:
             fields = {name: {} for name in _KIND_SIGNALS.get(sensor["kind"], {})}

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 
-from hub.alarms import AlarmEvent
+from hub.alarms import Alarm, AlarmEvent
 from hub.lineprotocol import encode_fields, escape_key, format_string_field, series_prefix
 
 logger = logging.getLogger(__name__)
@@ -68,14 +68,17 @@ class AlarmDispatcher:
         """Plug in a notifier (the notifications work does this at the wiring point)."""
         self._notifiers.append(notifier)
 
+    def publish_state(self, alarm: Alarm, event_kind: str | None = None) -> None:
+        """The alarm's retained MQTT state; an empty retained payload once it is closed."""
+        payload = b"" if alarm.state == "closed" else orjson.dumps(alarm.to_json() | {"event": event_kind})
+        self._publish(f"{self._topic_root}/alarm/{alarm.id}", payload, 1, True)
+
     async def dispatch(self, events: Sequence[AlarmEvent]) -> None:
         """Publish events in order; notify the notifiable ones."""
         for event in events:
             alarm = event.alarm
             self._add_line(alarm_line(event, self._site, alarm.subject in self._sensor_ids))
-            topic = f"{self._topic_root}/alarm/{alarm.id}"
-            payload = b"" if alarm.state == "closed" else orjson.dumps(alarm.to_json() | {"event": event.kind})
-            self._publish(topic, payload, 1, True)
+            self.publish_state(alarm, event.kind)
             if event.notify and self._notifiers:
                 results = await asyncio.gather(*(notifier(event) for notifier in self._notifiers),
                                                return_exceptions=True)

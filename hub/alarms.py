@@ -271,12 +271,14 @@ class AlarmManager:
 
     # -- conditions from the rule engine ------------------------------------------------------------
 
-    def apply(self, condition: Condition, now_ms: int | None = None) -> list[AlarmEvent]:
-        """The events one condition causes (none when nothing changes)."""
-        now_ms = condition.ts_ms if now_ms is None else now_ms
+    def apply(self, condition: Condition, received_ms: int | None = None) -> list[AlarmEvent]:
+        """The events one condition causes (none when nothing changes). Events carry the
+        condition's time, so a replay of recorded readings gives the same events as the live hub;
+        `received_ms` (processing time) only measures the data's age for the evidence."""
+        now_ms = condition.ts_ms
+        evidence = self._evidence(condition, condition.ts_ms if received_ms is None else received_ms)
         key = (condition.rule, condition.subject)
         current = self._open.get(key)
-        evidence = self._evidence(condition, now_ms)
         if condition.level is None:
             if current is None or current.state == "cleared":
                 return []

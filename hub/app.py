@@ -14,16 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.modbus.poller import ModbusPoller
 from adapters.mqtt.ingest import MqttIngest
+from hub.alarm_outputs import AlarmDispatcher
+from hub.alarm_stage import AlarmStage
+from hub.alarms import AlarmManager, AlarmStore
 from hub.broker import BrokerLink
-from hub.config import SiteConfig, mqtt_sources, sensor_specs
+from hub.config import SiteConfig, modbus_sources, mqtt_sources, sensor_specs
 from hub.deadletter import DeadLetterStore
 from hub.influx import InfluxClient, InfluxError, InfluxWriter
-from hub.logutil import LogOncePer
+from hub.logutil import AvailabilityLog, LogOncePer
 from hub.metrics import SelfMetrics
 from hub.pipeline import InfluxOutput, Pipeline
 from hub.spool import Spool
 from hub.types import RejectReason, Rejection
+from rules.engine import RuleEngine
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +47,15 @@ class HubParts:
     ingest: MqttIngest
     dead_letters: DeadLetterStore
     metrics: SelfMetrics
+    modbus: ModbusPoller | None = None
+    alarms: AlarmStage | None = None
+    availability: AvailabilityLog | None = None
 
 
-def build_hub(config: SiteConfig, data_folder: Path) -> HubParts:
-    """Create (not start) the components of a hub for `config`, with its files in `data_folder`."""
+def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False) -> HubParts:
+    """Create (not start) the components of a hub for `config`, with its files in `data_folder`.
+    `event_time`: the rules' clock is the newest reading's time, not the wall clock (for feeding
+    recorded readings through a running hub)."""
     data_folder.mkdir(parents=True, exist_ok=True)
     dead_letters = DeadLetterStore(data_folder / "deadletter.sqlite", config.hub.dead_letter_max)
     spool = Spool(data_folder / "spool.sqlite")
@@ -56,7 +66,21 @@ def build_hub(config: SiteConfig, data_folder: Path) -> HubParts:
 
     writer = InfluxWriter(config.influx, client, spool, refused)
     specs = sensor_specs(config)
-    pipeline = Pipeline([InfluxOutput(specs, writer.add)], dead_letters, LogOncePer(config.hub.log_interval_s))
+    outputs = [InfluxOutput(specs, writer.add)]
+    alarms = None
+    if config.rules:
+        store = AlarmStore(data_folder / "alarms.sqlite")
+        dispatcher = AlarmDispatcher(
+            config.site.id, config.topic_root, frozenset(specs), writer.add,
+            lambda topic, payload, qos, retain: link.publish(topic, payload, qos, retain),
+        )
+        engine = RuleEngine(config.rules, specs, timezone=config.site.timezone)
+        alarms = AlarmStage(engine, AlarmManager(store, config.alarms), dispatcher, store)
+        if event_time:
+            alarms.use_event_time()
+        alarms.restore()
+        outputs.append(alarms.output)
+    pipeline = Pipeline(outputs, dead_letters, LogOncePer(config.hub.log_interval_s))
     ingest = MqttIngest(
         config.topic_root,
         specs,
@@ -68,11 +92,19 @@ def build_hub(config: SiteConfig, data_folder: Path) -> HubParts:
     link = BrokerLink(
         config.mqtt, config.client_id, f"{config.topic_root}/status/hub", ingest.subscriptions(), ingest.handle
     )
+    availability = AvailabilityLog()
+    sources = modbus_sources(config)
+    modbus = ModbusPoller(specs, sources, pipeline, on_availability=availability) if sources else None
     metrics = SelfMetrics(
         config.site.id,
         pipeline,
         writer,
-        lambda: {"mqtt_messages": link.messages_received, "handler_errors": link.handler_errors},
+        lambda: {
+            "mqtt_messages": link.messages_received,
+            "handler_errors": link.handler_errors,
+            "sensor_outages": availability.outages,
+            **({f"modbus_{name}": count for name, count in modbus.counts.items()} if modbus else {}),
+        },
     )
     if config.influx.create_database:
         try:
@@ -80,7 +112,9 @@ def build_hub(config: SiteConfig, data_folder: Path) -> HubParts:
         except InfluxError as error:
             # Not fatal: the writer spools until the database is there (2.x/3 have no CREATE DATABASE).
             logger.warning("could not create database %r: %s", config.influx.database, error)
-    return HubParts(pipeline, writer, link, ingest, dead_letters, metrics)
+    return HubParts(
+        pipeline, writer, link, ingest, dead_letters, metrics, modbus=modbus, alarms=alarms, availability=availability
+    )
 
 
 async def _metrics_task(parts: HubParts, interval_s: float) -> None:
@@ -95,12 +129,18 @@ async def run_hub_async(
     data_folder: Path,
     stop: asyncio.Event,
     on_started: Callable[[HubParts], None] | None = None,
+    *,
+    event_time: bool = False,
 ) -> HubParts:
     """Run the hub until `stop` is set; returns the parts (stopped) for inspection."""
-    parts = build_hub(config, data_folder)
+    parts = build_hub(config, data_folder, event_time=event_time)
     parts.writer.start()
     parts.link.start()
+    if parts.modbus is not None:
+        await parts.modbus.start()
     metrics = asyncio.create_task(_metrics_task(parts, config.hub.metrics_interval_s))
+    alarm_stop = asyncio.Event()
+    alarm_task = asyncio.create_task(parts.alarms.run(alarm_stop)) if parts.alarms is not None else None
     logger.info(
         "hub for %s running: %d sensors, broker %s:%d, InfluxDB %s/%s",
         config.site.name, len(config.sensors), config.mqtt.host, config.mqtt.port,
@@ -114,7 +154,14 @@ async def run_hub_async(
         metrics.cancel()
         loop = asyncio.get_running_loop()
         # Inputs first, so that nothing arrives after the final flush; then the writer drains.
+        if parts.modbus is not None:
+            await parts.modbus.stop()
         await loop.run_in_executor(None, parts.link.stop)
+        if alarm_task is not None:
+            # After the inputs: evaluate what already arrived, store its events, save the rule
+            # state. Their MQTT state is published again at the next start.
+            alarm_stop.set()
+            await alarm_task
         for line in parts.metrics.lines(_now_ms()):
             parts.writer.add(line)
         await loop.run_in_executor(None, parts.writer.stop)
@@ -127,8 +174,9 @@ async def run_hub_async(
 class HubThread:
     """A hub running in a background thread with its own event loop (tests, benchmarks, demo)."""
 
-    def __init__(self, config: SiteConfig, data_folder: Path):
+    def __init__(self, config: SiteConfig, data_folder: Path, *, event_time: bool = False):
         self._config = config
+        self._event_time = event_time
         self._data_folder = data_folder
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -141,7 +189,8 @@ class HubThread:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
-            await run_hub_async(self._config, self._data_folder, self._stop, self._on_started)
+            await run_hub_async(self._config, self._data_folder, self._stop, self._on_started,
+                                event_time=self._event_time)
 
         try:
             asyncio.run(main())

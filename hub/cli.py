@@ -33,7 +33,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate a config and print a summary."""
     config = _load(args.config)
     kinds = Counter(sensor.kind for sensor in config.sensors)
-    sources = Counter((s.source.mqtt.format if s.source and s.source.mqtt else "normalised") for s in config.sensors)
+    sources = Counter(
+        (s.source.mqtt.format if s.source.mqtt else "modbus") if s.source else "normalised" for s in config.sensors
+    )
     print(f"{args.config}: OK — site {config.site.id} ({config.site.name})")
     print(f"  areas:   {len(config.areas)}")
     print(f"  sensors: {len(config.sensors)} ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})")
@@ -118,6 +120,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.config), Path(args.workdir), args.rounds, args.keep)
 
 
+def cmd_sim_modbus(args: argparse.Namespace) -> int:
+    """Serve simulated Modbus devices until Ctrl-C."""
+    from firmware_sim.modbus_devices import ProfileError, run_simulators
+
+    try:
+        return run_simulators(args.profiles, args.port, args.accelerate)
+    except ProfileError as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as error:
+        print(f"ews sim modbus: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Feed recorded readings through the configured rules; print each alarm event as JSON."""
+    import orjson
+
+    from hub.config import sensor_specs
+    from hub.replay import event_line, replay_events
+    from rules.replay import ReplayError, load_readings
+
+    config = _load(args.config)
+    specs = sensor_specs(config)
+    if args.sensor is not None and args.sensor not in specs:
+        print(f"ews replay: sensor {args.sensor!r} is not in {args.config}", file=sys.stderr)
+        return EXIT_CONFIG
+    fmt = args.format or ("jsonl" if str(args.input).endswith((".jsonl", ".json")) else "csv")
+    count = 0
+    try:
+        for event in replay_events(config, load_readings(Path(args.input), fmt, specs, args.sensor)):
+            sys.stdout.write(orjson.dumps(event_line(event)).decode() + "\n")
+            count += 1
+    except (ReplayError, OSError) as error:
+        print(f"ews replay: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{count} alarm events", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ews`."""
     parser = argparse.ArgumentParser(prog="ews", description="Early-warning hub for municipalities.")
@@ -152,6 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=30, help="rounds of readings the simulated devices send")
     demo.add_argument("--keep", action="store_true", help="leave Mosquitto and InfluxDB running at the end")
     demo.set_defaults(handler=cmd_demo)
+
+    replay = commands.add_parser("replay", help="feed recorded readings through the rules; print alarm events")
+    replay.add_argument("-c", "--config", required=True, help="site YAML file (its rules are used)")
+    replay.add_argument("--input", required=True, help="CSV (time, value or field columns, sensor) or JSON lines")
+    replay.add_argument("--sensor", help="the sensor all rows belong to (when the file has no sensor column)")
+    replay.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file name")
+    replay.set_defaults(handler=cmd_replay)
+
+    sim = commands.add_parser("sim", help="simulated devices and scenarios")
+    sim_commands = sim.add_subparsers(dest="sim_command", required=True)
+    sim_modbus = sim_commands.add_parser(
+        "modbus", help="serve Modbus TCP devices described by YAML profiles (firmware_sim/profiles) until Ctrl-C"
+    )
+    sim_modbus.add_argument("profiles", nargs="+", metavar="PROFILE",
+                            help="profile file, or the name of a shipped one (e.g. radar_river_gauge); "
+                                 "NAME@PORT puts it on PORT, several on one port share a server (a gateway)")
+    sim_modbus.add_argument("--port", type=int, default=None,
+                            help="port of the first device, the next ones on the following ports "
+                                 "(default: each profile's port, or a free one)")
+    sim_modbus.add_argument("--accelerate", type=float, default=None,
+                            help="simulated seconds per second (default: each profile's time_acceleration)")
+    sim_modbus.set_defaults(handler=cmd_sim_modbus)
     return parser
 
 
@@ -162,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Both report every job run and every reconnection attempt; the hub logs what matters once.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        logging.getLogger("pymodbus").setLevel(logging.ERROR)
     return int(args.handler(args))
 
 

@@ -10,14 +10,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from adapters.modbus.config import ModbusSourceConfig
 from adapters.mqtt.config import FIELD_NAME_PATTERN, MqttSourceConfig
+from hub.alarms import AlarmSettings
 from hub.broker_config import BrokerConfig
 from hub.configbase import ConfigError, ConfigIssue, EnvName, StrictModel, issues_from_validation
 from hub.influx import InfluxConfig
 from hub.sensors import KIND_FIELDS, SensorSpec
 from hub.types import SENSOR_KINDS
+from rules.config import RuleConfig, check_rules
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _RESERVED_TAGS = frozenset(("sensor", "area", "site", "rule", "level", "state", "reason"))
@@ -91,6 +94,13 @@ class SensorSource(StrictModel):
     """How the hub gets a sensor's data when not as normalised readings over MQTT."""
 
     mqtt: MqttSourceConfig | None = Field(None, description="Device-native MQTT topic and payload mapping.")
+    modbus: ModbusSourceConfig | None = Field(None, description="Modbus device polled by the hub, with its point map.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SensorSource:
+        if (self.mqtt is None) == (self.modbus is None):
+            raise ValueError("give exactly one of 'mqtt' and 'modbus'")
+        return self
 
 
 class Sensor(StrictModel):
@@ -153,9 +163,10 @@ class SiteConfig(StrictModel):
     areas: list[Area] = Field(min_length=1, description="Areas that sensors and warnings refer to.")
     sensors: list[Sensor] = Field(default_factory=list, description="Sensors.")
     cameras: list[Camera] = Field(default_factory=list, description="Cameras.")
-    rules: list[dict[str, Any]] = Field(
-        default_factory=list, description="Alarm rules (validated by the rule engine once it exists)."
+    rules: list[RuleConfig] = Field(
+        default_factory=list, description="Alarm rules: thresholds, rates, rain sums, forecasts, silent sensors, ..."
     )
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm lifecycle: flapping, closing.")
     notify: dict[str, Any] = Field(default_factory=dict, description="Notification channels (SMS, CAP, sirens).")
 
     @property
@@ -194,6 +205,35 @@ def cross_check(config: SiteConfig) -> list[ConfigIssue]:
                             "declare others under the sensor's 'fields')",
                         )
                     )
+        if sensor.source and sensor.source.modbus:
+            for point_index, point in enumerate(sensor.source.modbus.registers):
+                if point.field not in known:
+                    issues.append(
+                        ConfigIssue(
+                            f"sensors[{index}].source.modbus.registers[{point_index}].field",
+                            f"a {sensor.kind} sensor has no field {point.field!r} (known: {', '.join(sorted(known))}; "
+                            "declare others under the sensor's 'fields')",
+                        )
+                    )
+    issues += _shared_modbus_endpoints_agree(config)
+    issues += check_rules(config.rules, sensor_specs(config), area_ids)
+    return issues
+
+
+def _shared_modbus_endpoints_agree(config: SiteConfig) -> list[ConfigIssue]:
+    # Sensors at one endpoint share one connection: they must agree on how to talk over it.
+    issues: list[ConfigIssue] = []
+    first: dict[str, tuple[int, tuple[object, ...]]] = {}
+    for index, sensor in enumerate(config.sensors):
+        source = sensor.source.modbus if sensor.source else None
+        if source is None:
+            continue
+        seen = first.setdefault(source.endpoint, (index, source.link_settings()))
+        if seen[1] != source.link_settings():
+            issues.append(ConfigIssue(
+                f"sensors[{index}].source.modbus",
+                f"shares {source.endpoint} with sensors[{seen[0]}] but not its transport or serial settings",
+            ))
     return issues
 
 
@@ -272,3 +312,8 @@ def sensor_specs(config: SiteConfig) -> dict[str, SensorSpec]:
 def mqtt_sources(config: SiteConfig) -> dict[str, MqttSourceConfig]:
     """Device-native MQTT sources by sensor id."""
     return {s.id: s.source.mqtt for s in config.sensors if s.source is not None and s.source.mqtt is not None}
+
+
+def modbus_sources(config: SiteConfig) -> dict[str, ModbusSourceConfig]:
+    """Modbus sources by sensor id."""
+    return {s.id: s.source.modbus for s in config.sensors if s.source is not None and s.source.modbus is not None}

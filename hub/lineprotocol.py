@@ -40,10 +40,23 @@ def series_prefix(measurement: str, tags: Mapping[str, str]) -> str:
     return ",".join(parts)
 
 
+_ESCAPED_NAMES: dict[str, str] = {}
+
+
+def _escaped_name(name: str) -> str:
+    # Field names come from the config, a small fixed set: escape each once (hot path).
+    escaped = _ESCAPED_NAMES.get(name)
+    if escaped is None:
+        escaped = escape_key(name)
+        if len(_ESCAPED_NAMES) < 10000:
+            _ESCAPED_NAMES[name] = escaped
+    return escaped
+
+
 def encode_fields(values: Mapping[str, float], quality: str | None = None) -> str:
     """`a=1.5,b=2.0`: finite floats in Python's shortest round-trip form; a reading's quality is
     added as a string field only when it is not 'good', so that good data costs nothing extra."""
-    text = ",".join(f"{escape_key(name)}={value!r}" for name, value in values.items())
+    text = ",".join([f"{_escaped_name(name)}={value!r}" for name, value in values.items()])
     if quality is not None and quality != "good":
         text += f",quality={format_string_field(quality)}"
     return text

@@ -3,6 +3,7 @@ says how many were held back, so a device sending garbage every second shows up 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -31,3 +32,25 @@ class LogOncePer:
             self._held.clear()
         self._last[key] = now
         return self._held.pop(key, 0)
+
+
+class AvailabilityLog:
+    """The hook sources call when a device stops or starts answering (`on_availability`): one
+    ERROR line when it goes down and one INFO line when it is back, and the counts for the `hub`
+    measurement. The rule engine will raise the technical `info` alarm from the same hook."""
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self._logger = logger or logging.getLogger("hub.availability")
+        self.outages = 0
+        self.recoveries = 0
+        self.down: set[str] = set()
+
+    def __call__(self, sensor_id: str, available: bool, detail: str) -> None:
+        if available:
+            self.recoveries += 1
+            self.down.discard(sensor_id)
+            self._logger.info("sensor %s is answering again: %s", sensor_id, detail)
+        else:
+            self.outages += 1
+            self.down.add(sensor_id)
+            self._logger.error("sensor %s is not answering: %s", sensor_id, detail)

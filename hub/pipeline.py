@@ -80,4 +80,10 @@ class InfluxOutput:
         }
 
     def __call__(self, reading: Reading) -> None:
-        self._add_line(encode_line(self._prefixes[reading.sensor], reading.values, reading.ts_ms, reading.quality))
+        values = reading.values
+        if len(values) == 1 and reading.quality == "good":
+            # The common case in one f-string; field names are config-checked plain words.
+            ((name, value),) = values.items()
+            self._add_line(f"{self._prefixes[reading.sensor]} {name}={value!r} {reading.ts_ms}")
+            return
+        self._add_line(encode_line(self._prefixes[reading.sensor], values, reading.ts_ms, reading.quality))

@@ -43,6 +43,7 @@ class RejectReason(enum.StrEnum):
     FUTURE_TIMESTAMP = "future_timestamp"
     BAD_QUALITY = "bad_quality"
     INFLUX_REJECTED = "influx_rejected"
+    DEVICE_EXCEPTION = "device_exception"
 
 
 @dataclass(frozen=True, slots=True)

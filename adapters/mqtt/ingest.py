@@ -7,13 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 
+import orjson
 from paho.mqtt.client import topic_matches_sub
 
 from adapters.mqtt.config import MqttSourceConfig
 from adapters.mqtt.decode import DecodeError, NativeDecoder, RawSample, decode_normalised
 from hub.pipeline import ReadingSink
-from hub.sensors import SensorSpec, TimestampError, check_timestamp, check_values, make_reading
-from hub.types import RejectReason, Rejection
+from hub.sensors import EARLIEST_TS_MS, SensorSpec, TimestampError, check_timestamp, check_values, make_reading
+from hub.types import Reading, RejectReason, Rejection
 
 #: Topic → matching (sensor, decoder) pairs, cached for wildcard filters; cleared past this size
 #: because topics come from the outside world.
@@ -54,6 +55,7 @@ class MqttIngest:
                 self._exact.setdefault(source.topic, []).append(pair)
         self._cache: dict[str, list[tuple[SensorSpec, NativeDecoder]]] = {}
         self._last_receive_stamp: dict[str, int] = {}
+        self._normalised_topics = {f"{self._reading_prefix}{spec.kind}/{spec.id}": spec for spec in sensors.values()}
 
     def subscriptions(self) -> list[str]:
         """Topic filters to subscribe to: the normalised readings and every native source."""
@@ -62,8 +64,34 @@ class MqttIngest:
         return filters
 
     def handle(self, topic: str, payload: bytes) -> None:
-        """Decode, validate and hand on one message; every problem becomes a `Rejection`."""
+        """Decode, validate and hand on one message; every problem becomes a `Rejection`.
+
+        The common case, a normalised reading `{"ts": <epoch ms>, "values": {<one field>: <number>}}`
+        well within range, takes a fast path that gives exactly what the general path gives (a
+        property test holds them equal); anything else takes the general path."""
         now_ms = self._clock_ms()
+        spec = self._normalised_topics.get(topic)
+        if spec is not None and len(payload) <= self._max_payload_bytes:
+            try:
+                document = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                document = None
+            if type(document) is dict and len(document) == 2:
+                values = document.get("values")
+                ts_ms = document.get("ts")
+                if type(values) is dict and len(values) == 1 and type(ts_ms) is int \
+                        and EARLIEST_TS_MS <= ts_ms <= now_ms + self._max_future_ms:
+                    ((name, raw),) = values.items()
+                    bounds = spec.ranges.get(name)
+                    # NaN fails both comparisons and so takes the general path, which names it.
+                    if bounds is not None and (type(raw) is float or type(raw) is int) \
+                            and bounds[0] <= raw <= bounds[1]:
+                        self._sink.accept(Reading(spec.id, spec.kind, spec.area, ts_ms, {name: float(raw)}))
+                        return
+        self.handle_general(topic, payload, now_ms)
+
+    def handle_general(self, topic: str, payload: bytes, now_ms: int) -> None:
+        """The reference path for every message (the fast path in `handle` is tested against it)."""
         if len(payload) > self._max_payload_bytes:
             self._reject(RejectReason.TOO_LARGE, f"payload of {len(payload)} bytes", topic, payload, now_ms)
             return

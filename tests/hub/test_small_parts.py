@@ -97,3 +97,19 @@ def test_spool_is_fifo_and_survives_reopening(tmp_path: Path) -> None:
 def test_backoff_config_refuses_nonsense(bad: dict) -> None:
     with pytest.raises(ValueError):
         BackoffConfig(**bad)
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False), st.integers(min_value=0, max_value=2**42),
+       st.sampled_from(["good", "suspect", "bad"]), st.booleans())
+def test_influx_output_shortcut_equals_the_general_encoding(value: float, ts_ms: int, quality: str, two: bool) -> None:
+    from hub.pipeline import InfluxOutput
+    from hub.sensors import SensorSpec
+    from hub.types import Reading
+
+    spec = SensorSpec("g1", "river", "centre", "kz", {"level_cm": (-1e308, 1e308)}, {"river": "tundzha"}, 60.0)
+    lines: list[str] = []
+    output = InfluxOutput({"g1": spec}, lines.append)
+    values = {"level_cm": value, "flow_m3_s": 1.5} if two else {"level_cm": value}
+    output(Reading("g1", "river", "centre", ts_ms, values, quality))  # type: ignore[arg-type]
+    prefix = series_prefix("river", {"river": "tundzha", "sensor": "g1", "area": "centre", "site": "kz"})
+    assert lines == [encode_line(prefix, values, ts_ms, quality)]
