@@ -377,7 +377,10 @@ class AlarmManager:
     # -- time ------------------------------------------------------------------------------------
 
     def tick(self, now_ms: int) -> list[AlarmEvent]:
-        """Time-driven transitions: flapping that has settled, cleared alarms left too long."""
+        """Time-driven transitions: flapping that has settled, cleared alarms left too long.
+        Silences are read again from the store, so that one set by `ews silence` while the hub
+        runs takes effect within a tick."""
+        self._silences = self._store.silences()
         events: list[AlarmEvent] = []
         for key, alarm in list(self._open.items()):
             if alarm.flapping and self._flap_count(key, now_ms) <= self._settings.flapping.low:
@@ -446,11 +449,12 @@ class AlarmManager:
                     (alarm.rule, alarm.subject, alarm.state),
                 ).lastrowid
                 alarm = replace(alarm, id=int(alarm_id))
-                extra = [(replace(a, id=alarm.id), k) for a, k in extra]
+            # The alarm carries the suppressions in effect at its last transition.
+            suppressed = self._suppressions(alarm, now_ms)
+            alarm = replace(alarm, evidence={**alarm.evidence, "suppressions": list(suppressed)})
             db.execute("UPDATE alarm SET state = ?, body = ? WHERE id = ?",
                        (alarm.state, json.dumps(alarm.to_json()), alarm.id))
-            for item_alarm, item_kind in [(alarm, kind), *extra]:
-                suppressed = self._suppressions(item_alarm, now_ms)
+            for item_alarm, item_kind in [(alarm, kind)] + [(alarm, k) for _, k in extra]:
                 seq = db.execute(
                     "INSERT INTO alarm_event (alarm_id, ts_ms, kind, body) VALUES (?, ?, ?, '{}')",
                     (item_alarm.id, now_ms, item_kind),

@@ -160,6 +160,58 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _alarm_store(args: argparse.Namespace):
+    from hub.alarms import AlarmStore
+
+    config = _load(args.config)
+    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    return config, AlarmStore(folder / "alarms.sqlite")
+
+
+def cmd_alarms_list(args: argparse.Namespace) -> int:
+    """Print the open alarms, most severe first."""
+    from hub.alarms import AlarmManager
+
+    config, store = _alarm_store(args)
+    alarms = AlarmManager(store, config.alarms).open_alarms()
+    for alarm in alarms:
+        since = datetime.fromtimestamp(alarm.opened_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+        ack = f" ack by {alarm.acknowledged_by}" if alarm.acknowledged_by else ""
+        print(f"#{alarm.id:<5} {alarm.level:<7} {alarm.state:<12} {alarm.rule:<28} {alarm.subject:<24} since {since}{ack}")
+    print(f"{len(alarms)} open alarm(s)")
+    return EXIT_OK
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    """Add, list or remove silences (maintenance windows); a running hub sees them within a tick."""
+    import time as _time
+
+    from hub.alarms import AlarmError, AlarmManager
+
+    config, store = _alarm_store(args)
+    manager = AlarmManager(store, config.alarms)
+    now_ms = _time.time_ns() // 1_000_000
+    try:
+        if args.silence_command == "add":
+            matcher, value = next((m, getattr(args, m)) for m in ("sensor", "area", "rule") if getattr(args, m))
+            silence = manager.add_silence(matcher, value, now_ms, now_ms + int(args.hours * 3_600_000), args.by,
+                                          args.comment)
+            until = datetime.fromtimestamp(silence.ends_ms / 1000, tz=UTC).isoformat(timespec="minutes")
+            print(f"silence #{silence.id}: {matcher} {value} until {until}")
+        elif args.silence_command == "remove":
+            manager.remove_silence(args.id, args.by, now_ms)
+            print(f"silence #{args.id} removed")
+        else:
+            for silence in manager.silences(now_ms):
+                until = datetime.fromtimestamp(silence.ends_ms / 1000, tz=UTC).isoformat(timespec="minutes")
+                print(f"#{silence.id:<4} {silence.matcher} {silence.value:<24} until {until}  "
+                      f"by {silence.created_by}: {silence.comment}")
+    except AlarmError as error:
+        print(f"ews silence: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ews`."""
     parser = argparse.ArgumentParser(prog="ews", description="Early-warning hub for municipalities.")
@@ -194,6 +246,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rounds", type=int, default=30, help="rounds of readings the simulated devices send")
     demo.add_argument("--keep", action="store_true", help="leave Mosquitto and InfluxDB running at the end")
     demo.set_defaults(handler=cmd_demo)
+
+    alarms = commands.add_parser("alarms", help="show the open alarms")
+    alarms.add_argument("-c", "--config", required=True, help="site YAML file")
+    alarms.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+    alarms.set_defaults(handler=cmd_alarms_list)
+
+    silence = commands.add_parser("silence", help="pause notifications for a sensor, area or rule, for a while")
+    silence_commands = silence.add_subparsers(dest="silence_command", required=True)
+    for name in ("add", "list", "remove"):
+        sub = silence_commands.add_parser(name)
+        sub.add_argument("-c", "--config", required=True, help="site YAML file")
+        sub.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+        sub.set_defaults(handler=cmd_silence)
+        if name == "add":
+            what = sub.add_mutually_exclusive_group(required=True)
+            what.add_argument("--sensor", help="silence alarms of this sensor")
+            what.add_argument("--area", help="silence alarms in this area")
+            what.add_argument("--rule", help="silence alarms of this rule")
+            sub.add_argument("--hours", type=float, required=True, help="how long (bounded by alarms.max_silence_s)")
+        if name in ("add", "remove"):
+            sub.add_argument("--by", required=True, help="your name")
+        if name == "add":
+            sub.add_argument("--comment", required=True, help="why (e.g. 'gauge calibration')")
+        if name == "remove":
+            sub.add_argument("id", type=int, help="the silence's number")
 
     replay = commands.add_parser("replay", help="feed recorded readings through the rules; print alarm events")
     replay.add_argument("-c", "--config", required=True, help="site YAML file (its rules are used)")

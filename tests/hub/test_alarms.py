@@ -109,6 +109,7 @@ def test_silence_suppresses_notification_but_records(manager: AlarmManager) -> N
     silence = manager.add_silence("sensor", "tundzha-1", T0, T0 + 60 * MIN, "Георги (техник)", "gauge calibration")
     (raised,) = manager.apply(cond("red", T0 + MIN))
     assert raised.suppressed_by == (f"silence:{silence.id}",) and not raised.notify
+    assert raised.alarm.evidence["suppressions"] == [f"silence:{silence.id}"]
     (other,) = manager.apply(cond("red", T0 + MIN, subject="eninska-1"))
     assert other.notify
     manager.remove_silence(silence.id, "Георги (техник)", T0 + 2 * MIN)
@@ -237,3 +238,13 @@ def test_alarm_line_for_an_area_subject_has_no_sensor_tag() -> None:
     (event,) = manager.apply(cond("yellow", T0, subject="kazanlak-centre", area="kazanlak-centre"))
     line = alarm_line(event, "kazanlak", subject_is_sensor=False)
     assert ",sensor=" not in line.split(" ")[0]
+
+
+def test_silence_added_by_another_process_takes_effect_at_the_next_tick(tmp_path: Path) -> None:
+    path = tmp_path / "alarms.sqlite"
+    running = AlarmManager(AlarmStore(path))
+    other = AlarmManager(AlarmStore(path))  # e.g. `ews silence add` while the hub runs
+    other.add_silence("area", "centre", T0, T0 + 60 * MIN, "Георги", "drill in the centre")
+    running.tick(T0)
+    (raised,) = running.apply(cond("yellow", T0 + MIN))
+    assert not raised.notify

@@ -38,3 +38,21 @@ def test_replay_of_a_file_with_a_bad_row_says_where(tmp_path: Path, capsys: pyte
 def test_replay_with_unknown_sensor_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["replay", "-c", str(CASE / "config.yaml"), "--input", str(CASE / "input.csv"), "--sensor", "nope"])
     assert code == 2 and "'nope' is not in" in capsys.readouterr().err
+
+
+def test_silence_and_alarm_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text((CASE / "config.yaml").read_text())
+    base = ["-c", str(config), "--data-dir", str(tmp_path / "data")]
+    assert main(["silence", "add", *base, "--sensor", "eninska-kazanlak", "--hours", "2", "--by", "Георги",
+                 "--comment", "gauge calibration"]) == 0
+    assert "silence #1: sensor eninska-kazanlak until" in capsys.readouterr().out
+    assert main(["silence", "list", *base]) == 0
+    assert "by Георги: gauge calibration" in capsys.readouterr().out
+    assert main(["silence", "add", *base, "--area", "x", "--hours", "1000", "--by", "Г", "--comment", "c"]) == 2
+    assert "at most" in capsys.readouterr().err
+    assert main(["silence", "remove", *base, "1", "--by", "Георги"]) == 0
+    assert main(["silence", "list", *base]) == 0
+    assert "#1" not in capsys.readouterr().out.split("removed")[-1]
+    assert main(["alarms", *base]) == 0
+    assert "0 open alarm(s)" in capsys.readouterr().out
