@@ -16,12 +16,18 @@ import orjson
 from bench import BenchResult, format_table, ratio_text
 from bench.alarm_latency import LatencySettings
 from bench.alarm_latency import run as run_latency
+from bench.camera import CameraSettings
+from bench.camera import run as run_camera
 from bench.ingest import IngestSettings
 from bench.ingest import run as run_ingest
 from bench.modbus import ModbusSettings
 from bench.modbus import run as run_modbus
 from bench.rules import RulesSettings
 from bench.rules import run as run_rules
+from bench.seismic import SeismicSettings
+from bench.seismic import run as run_seismic
+from bench.notify import NotifySettings
+from bench.notify import run as run_notify
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -42,7 +48,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="Seconds each Modbus reads/s figure is measured (default 5).")
     parser.add_argument("--rule-sensors", type=int, default=500,
                         help="Sensors the Kazanlak rule set is applied to in the rules entry (default 500).")
-    parser.add_argument("--only", choices=("ingest", "modbus", "rules", "latency"), help="Run one entry only.")
+    parser.add_argument("--only", choices=("ingest", "modbus", "rules", "latency", "seismic", "notify", "camera"), help="Run one entry only.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for the JSON results.")
     return parser.parse_args(argv)
 
@@ -78,6 +84,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"latency: {latency.sensors} gauges, {latency.background_per_s:,} readings/s background, "
                   f"a probe every {latency.probe_period_s * 1000:g} ms for {latency.seconds:g} s", file=sys.stderr)
             results.append(run_latency(latency, Path(workdir)))
+
+        if args.only in (None, "seismic"):
+            seismic = SeismicSettings()
+            print(f"seismic: {seismic.stations} stations x {seismic.seconds} s at {seismic.sampling_rate_hz:g} Hz, "
+                  f"1 s packets, vs ObsPy's recursive_sta_lta", file=sys.stderr)
+            results.append(run_seismic(seismic))
+        if args.only in (None, "notify"):
+            notify = NotifySettings()
+            print(f"notify: fan-out of {notify.recipients:,} recipients queued, {notify.send_messages:,} messages "
+                  f"sent through the twilio SDK to a local server, {notify.repeats} repeats", file=sys.stderr)
+            results.append(run_notify(notify, Path(workdir)))
+        if args.only in (None, "camera"):
+            camera = CameraSettings()
+            print(f"camera: analysed frames/s per core at {', '.join(f'{w}x{h}' for w, h in camera.sizes)}, "
+                  f"{camera.seconds:g} s per figure", file=sys.stderr)
+            results.append(run_camera(camera))
 
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -95,6 +95,8 @@ def sensors_from_site(site: dict[str, Any]) -> list[SimulatedSensor]:
     for sensor in site.get("sensors", []):
         if (sensor.get("source") or {}).get("modbus") is not None:
             continue  # polled by the hub from a Modbus device (firmware_sim.modbus_devices), not published
+        if (sensor.get("source") or {}).get("seismic") is not None:
+            continue  # a waveform station: firmware_sim.seismic publishes its packets
         source = (sensor.get("source") or {}).get("mqtt")
         if source is None:
             fields = {name: {} for name in _KIND_SIGNALS.get(sensor["kind"], {})}

@@ -60,7 +60,7 @@ class AlarmStage:
         self._tick_interval_s = tick_interval_s
         self._snapshot_interval_s = snapshot_interval_s
         self._clock_ms = clock_ms
-        self._queue: deque[tuple[Reading, int]] = deque()
+        self._queue: deque[tuple[Reading | tuple[Condition, ...], int]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._wake_pending = False
@@ -77,6 +77,17 @@ class AlarmStage:
         self._queue.append((reading, time.perf_counter_ns()))
         if not self._wake_pending and self._loop is not None:
             # One wake-up per burst, not per reading: call_soon_threadsafe costs a system call.
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def offer_conditions(self, conditions: list[Condition]) -> None:
+        """Take conditions concluded outside the rule engine (the seismic network confirmation,
+        which works on waveforms) from any thread; they reach the alarm manager on the loop, in
+        order with the readings."""
+        if not conditions:
+            return
+        self._queue.append((tuple(conditions), time.perf_counter_ns()))
+        if not self._wake_pending and self._loop is not None:
             self._wake_pending = True
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -141,6 +152,13 @@ class AlarmStage:
         """Evaluate every queued reading, in arrival order."""
         while self._queue:
             reading, entered_ns = self._queue.popleft()
+            if isinstance(reading, tuple):
+                self._newest_reading_ms = max(self._newest_reading_ms, *(c.ts_ms for c in reading))
+                events = self._apply(list(reading), self._clock_ms())
+                if events:
+                    await self._dispatch(events)
+                    self.latencies_ns.append(time.perf_counter_ns() - entered_ns)
+                continue
             self.readings_evaluated += 1
             self._newest_reading_ms = max(self._newest_reading_ms, reading.ts_ms)
             # What falls due by the reading's time comes first, exactly as `ews replay` does it.

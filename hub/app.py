@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,11 @@ from hub.deadletter import DeadLetterStore
 from hub.influx import InfluxClient, InfluxError, InfluxWriter
 from hub.logutil import AvailabilityLog, LogOncePer
 from hub.metrics import SelfMetrics
+from hub.notify.cap import AreaShape
+from hub.notify.citizens import AreaNames
+from hub.notify.service import NotifyService
 from hub.pipeline import InfluxOutput, Pipeline
+from hub.seismic_wiring import SeismicParts, build_seismic
 from hub.spool import Spool
 from hub.types import RejectReason, Rejection
 from rules.engine import RuleEngine
@@ -50,6 +54,8 @@ class HubParts:
     modbus: ModbusPoller | None = None
     alarms: AlarmStage | None = None
     availability: AvailabilityLog | None = None
+    notify: NotifyService | None = None
+    seismic: SeismicParts | None = None
 
 
 def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False) -> HubParts:
@@ -68,7 +74,8 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
     specs = sensor_specs(config)
     outputs = [InfluxOutput(specs, writer.add)]
     alarms = None
-    if config.rules:
+    notify = None
+    if config.rules or config.seismic.confirmation is not None:
         store = AlarmStore(data_folder / "alarms.sqlite")
         dispatcher = AlarmDispatcher(
             config.site.id, config.topic_root, frozenset(specs), writer.add,
@@ -76,6 +83,19 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
         )
         engine = RuleEngine(config.rules, specs, timezone=config.site.timezone)
         alarms = AlarmStage(engine, AlarmManager(store, config.alarms), dispatcher, store)
+        if config.notify.sms is not None or config.notify.cap is not None or config.notify.sirens is not None:
+            names = {a.id: AreaNames(a.name, a.name_en or a.name) for a in config.areas}
+            notify = NotifyService(
+                config.notify, site_id=config.site.id, timezone=config.site.timezone, topic_root=config.topic_root,
+                areas=names, data_folder=data_folder, add_line=writer.add,
+                publish=lambda topic, payload: link.publish(topic, payload, 1, False),
+                shapes={a.id: AreaShape(names[a.id], tuple(a.polygon) if a.polygon else None,
+                                        (a.centre.lat, a.centre.lon) if a.centre else None) for a in config.areas},
+                modbus_write=lambda target, value: modbus.write(target, value),  # the poller is made below
+            )
+            for notifier in notify.notifiers():
+                dispatcher.add_notifier(notifier)
+            notify.resume(_stored_events(store), alarms.manager.open_alarms())
         if event_time:
             alarms.use_event_time()
         alarms.restore()
@@ -89,12 +109,25 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
         max_future_s=config.hub.max_future_s,
         max_payload_bytes=config.hub.max_payload_bytes,
     )
+    seismic = build_seismic(config, pipeline, alarms.offer_conditions if alarms is not None else None,
+                            alarms.manager.open_alarms() if alarms is not None else ())
+    on_message = ingest.handle
+    if seismic is not None:
+        # Waveform packets go to the seismic ingest, everything else to the readings' ingest.
+        wave_prefix, wave_handle = seismic.ingest.prefix, seismic.ingest.handle
+
+        def on_message(topic: str, payload: bytes) -> None:
+            (wave_handle if topic.startswith(wave_prefix) else ingest.handle)(topic, payload)
+
     link = BrokerLink(
-        config.mqtt, config.client_id, f"{config.topic_root}/status/hub", ingest.subscriptions(), ingest.handle
+        config.mqtt, config.client_id, f"{config.topic_root}/status/hub",
+        ingest.subscriptions() + (seismic.ingest.subscriptions() if seismic is not None else []), on_message,
     )
     availability = AvailabilityLog()
     sources = modbus_sources(config)
-    modbus = ModbusPoller(specs, sources, pipeline, on_availability=availability) if sources else None
+    # Sirens are written through the poller, so it is there for them even without Modbus sensors.
+    modbus = ModbusPoller(specs, sources, pipeline, on_availability=availability) \
+        if sources or (config.notify.sirens and config.notify.sirens.sirens) else None
     metrics = SelfMetrics(
         config.site.id,
         pipeline,
@@ -102,6 +135,9 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
         lambda: {
             "mqtt_messages": link.messages_received,
             "handler_errors": link.handler_errors,
+            **({"seismic_packets": seismic.ingest.packets_in, "seismic_dropped": seismic.ingest.packets_dropped,
+                **{f"seismic_{name}": count for name, count in seismic.ingest.counts().items()}}
+               if seismic is not None else {}),
             "sensor_outages": availability.outages,
             **({f"modbus_{name}": count for name, count in modbus.counts.items()} if modbus else {}),
         },
@@ -113,8 +149,16 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
             # Not fatal: the writer spools until the database is there (2.x/3 have no CREATE DATABASE).
             logger.warning("could not create database %r: %s", config.influx.database, error)
     return HubParts(
-        pipeline, writer, link, ingest, dead_letters, metrics, modbus=modbus, alarms=alarms, availability=availability
+        pipeline, writer, link, ingest, dead_letters, metrics, modbus=modbus, alarms=alarms, availability=availability,
+        notify=notify, seismic=seismic,
     )
+
+
+def _stored_events(store: AlarmStore) -> Iterator[dict]:
+    after = 0
+    while page := store.events(after_seq=after):
+        yield from page
+        after = page[-1]["seq"]
 
 
 async def _metrics_task(parts: HubParts, interval_s: float) -> None:
@@ -135,12 +179,16 @@ async def run_hub_async(
     """Run the hub until `stop` is set; returns the parts (stopped) for inspection."""
     parts = build_hub(config, data_folder, event_time=event_time)
     parts.writer.start()
+    if parts.seismic is not None:
+        parts.seismic.start()
     parts.link.start()
     if parts.modbus is not None:
         await parts.modbus.start()
     metrics = asyncio.create_task(_metrics_task(parts, config.hub.metrics_interval_s))
     alarm_stop = asyncio.Event()
     alarm_task = asyncio.create_task(parts.alarms.run(alarm_stop)) if parts.alarms is not None else None
+    notify_stop = asyncio.Event()
+    notify_task = asyncio.create_task(parts.notify.run(notify_stop)) if parts.notify is not None else None
     logger.info(
         "hub for %s running: %d sensors, broker %s:%d, InfluxDB %s/%s",
         config.site.name, len(config.sensors), config.mqtt.host, config.mqtt.port,
@@ -157,16 +205,25 @@ async def run_hub_async(
         if parts.modbus is not None:
             await parts.modbus.stop()
         await loop.run_in_executor(None, parts.link.stop)
+        if parts.seismic is not None:
+            await loop.run_in_executor(None, parts.seismic.stop)
         if alarm_task is not None:
             # After the inputs: evaluate what already arrived, store its events, save the rule
             # state. Their MQTT state is published again at the next start.
             alarm_stop.set()
             await alarm_task
+        if notify_task is not None:
+            # After the alarms: their last events are queued; requests in flight finish, the rest
+            # of the outbox waits for the next start.
+            notify_stop.set()
+            await notify_task
         for line in parts.metrics.lines(_now_ms()):
             parts.writer.add(line)
         await loop.run_in_executor(None, parts.writer.stop)
         parts.writer.spool.close()
         parts.dead_letters.close()
+        if parts.notify is not None:
+            parts.notify.close()
         logger.info("hub stopped; %d batches left in the spool for the next start", parts.writer.spool.batches)
     return parts
 

@@ -146,7 +146,11 @@ class BrokerLink:
             logger.error("MQTT broker refused the connection: %s", reason_code)
             client.disconnect()
             return
-        _, self._subscribe_mid = client.subscribe([(topic, self._config.qos) for topic in self._subscriptions])
+        if self._subscriptions:
+            _, self._subscribe_mid = client.subscribe([(topic, self._config.qos) for topic in self._subscriptions])
+        else:
+            # A publish-only link (a camera worker) is ready as soon as it is connected.
+            self.connected.set()
         client.publish(self._status_topic, b"online", qos=1, retain=True)
         self._backoff.reset()
         if self._outage_logged:

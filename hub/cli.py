@@ -148,6 +148,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"ews replay: sensor {args.sensor!r} is not in {args.config}", file=sys.stderr)
         return EXIT_CONFIG
     fmt = args.format or ("jsonl" if str(args.input).endswith((".jsonl", ".json")) else "csv")
+    if args.format in ("mseed", "sac") or (args.format is None and str(args.input).lower().endswith(
+            (".mseed", ".miniseed", ".msd", ".sac"))):
+        return _replay_waveforms(config, args)
     count = 0
     try:
         for event in replay_events(config, load_readings(Path(args.input), fmt, specs, args.sensor)):
@@ -157,6 +160,25 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"ews replay: {error}", file=sys.stderr)
         return EXIT_FAILURE
     print(f"{count} alarm events", file=sys.stderr)
+    return EXIT_OK
+
+
+def _replay_waveforms(config, args: argparse.Namespace) -> int:
+    """Waveform files: trigger on/off and alarm events as JSON lines (see hub.seismic_wiring)."""
+    import orjson
+
+    from adapters.seismic.files import WaveformFileError
+    from hub.seismic_wiring import replay_waveforms
+
+    count = 0
+    try:
+        for line in replay_waveforms(config, Path(args.input), args.format, args.sensor):
+            sys.stdout.write(orjson.dumps(line).decode() + "\n")
+            count += 1
+    except (WaveformFileError, ValueError, OSError) as error:
+        print(f"ews replay: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"{count} trigger and alarm events", file=sys.stderr)
     return EXIT_OK
 
 
@@ -274,9 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser("replay", help="feed recorded readings through the rules; print alarm events")
     replay.add_argument("-c", "--config", required=True, help="site YAML file (its rules are used)")
-    replay.add_argument("--input", required=True, help="CSV (time, value or field columns, sensor) or JSON lines")
+    replay.add_argument("--input", required=True, help="CSV (time, value or field columns, sensor), JSON lines, or miniSEED/SAC waveforms")
     replay.add_argument("--sensor", help="the sensor all rows belong to (when the file has no sensor column)")
-    replay.add_argument("--format", choices=("csv", "jsonl"), help="default: from the file name")
+    replay.add_argument("--format", choices=("csv", "jsonl", "mseed", "sac"),
+                        help="default: from the file name (.jsonl, .mseed/.miniseed/.msd, .sac, else csv)")
     replay.set_defaults(handler=cmd_replay)
 
     sim = commands.add_parser("sim", help="simulated devices and scenarios")
@@ -293,6 +316,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim_modbus.add_argument("--accelerate", type=float, default=None,
                             help="simulated seconds per second (default: each profile's time_acceleration)")
     sim_modbus.set_defaults(handler=cmd_sim_modbus)
+    from firmware_sim import seismic as seismic_sim
+
+    sim_seismic = sim_commands.add_parser(
+        "seismic", help="synthetic accelerograms of an earthquake (and transients): MQTT packets or miniSEED")
+    seismic_sim.add_arguments(sim_seismic)
+    sim_seismic.set_defaults(handler=seismic_sim.run)
+
+    from firmware_sim.camera_server import add_sim_command as add_sim_camera_command
+
+    add_sim_camera_command(sim_commands)
+
+    from adapters.camera.cli import add_commands as add_camera_commands
+
+    add_camera_commands(commands, _load)
+
+    from dashboards.cli import add_commands as add_dashboards_commands
+
+    add_dashboards_commands(commands, _load)
+
+    from hub.notify.cli import add_commands as add_subscribers_commands
+
+    add_subscribers_commands(commands, _load)
     return parser
 
 

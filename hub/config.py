@@ -12,21 +12,29 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from adapters.camera.config import (
+    FireSmokeConfig, Mask, MotionConfig, ReportConfig, WaterLevelConfig, Zone, check_camera_analysis,
+)
 from adapters.modbus.config import ModbusSourceConfig
 from adapters.mqtt.config import FIELD_NAME_PATTERN, MqttSourceConfig
+from adapters.seismic.config import SeismicSourceConfig
 from hub.alarms import AlarmSettings
 from hub.broker_config import BrokerConfig
 from hub.configbase import ConfigError, ConfigIssue, EnvName, StrictModel, issues_from_validation
 from hub.influx import InfluxConfig
+from hub.retry import BackoffConfig
+from hub.notify.config import NotifyConfig
 from hub.sensors import KIND_FIELDS, SensorSpec
 from hub.types import SENSOR_KINDS
 from rules.config import RuleConfig, check_rules
+from rules.seismic.config import SeismicConfig
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _RESERVED_TAGS = frozenset(("sensor", "area", "site", "rule", "level", "state", "reason"))
 
 SensorKind = Literal[
-    "river", "dam", "rain", "seismic", "camera_water", "fire", "traffic", "parking", "pedestrians", "weather"
+    "river", "dam", "rain", "seismic", "camera_water", "fire", "traffic", "parking", "pedestrians", "weather",
+    "camera",
 ]
 assert set(SensorKind.__args__) == set(SENSOR_KINDS)  # type: ignore[attr-defined]
 
@@ -81,6 +89,9 @@ class Area(StrictModel):
     type: Literal["town", "neighbourhood", "village", "catchment", "zone"] = Field(description="What sort of area.")
     centre: Location | None = Field(None, description="A representative point.")
     population: int | None = Field(None, ge=0, description="Residents, for planning message volumes.")
+    polygon: list[tuple[float, float]] | None = Field(
+        None, min_length=4, description="Outline as [lat, lon] points (WGS 84), first = last; for CAP messages."
+    )
 
 
 class FieldRange(StrictModel):
@@ -95,11 +106,14 @@ class SensorSource(StrictModel):
 
     mqtt: MqttSourceConfig | None = Field(None, description="Device-native MQTT topic and payload mapping.")
     modbus: ModbusSourceConfig | None = Field(None, description="Modbus device polled by the hub, with its point map.")
+    seismic: SeismicSourceConfig | None = Field(
+        None, description="Waveform station (MQTT packets or SeedLink); the hub makes its per-second summaries."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> SensorSource:
-        if (self.mqtt is None) == (self.modbus is None):
-            raise ValueError("give exactly one of 'mqtt' and 'modbus'")
+        if sum(source is not None for source in (self.mqtt, self.modbus, self.seismic)) != 1:
+            raise ValueError("give exactly one of 'mqtt', 'modbus' and 'seismic'")
         return self
 
 
@@ -140,7 +154,8 @@ class Sensor(StrictModel):
 
 
 class Camera(StrictModel):
-    """A camera and what its worker looks for (the camera issue fills in zones and calibration)."""
+    """A camera and what its worker (`ews camera`, adapters/camera) looks for: zones, masks, the
+    gauge calibration, the motion gate and how often it reports."""
 
     id: str = Field(pattern=ID_PATTERN, description="Camera id.")
     name: str | None = Field(None, description="Name for people.")
@@ -151,6 +166,26 @@ class Camera(StrictModel):
         description="Detectors to run on its frames.", min_length=1
     )
     analysis_fps: float = Field(2.0, gt=0, le=30, description="Frames analysed per second.")
+    analysis_width: int = Field(
+        640, ge=64, le=3840, description="Frames are scaled to this width (pixels) before analysis."
+    )
+    zones: list[Zone] = Field(default_factory=list, description="Named parts of the image detections are reported for.")
+    masks: list[Mask] = Field(default_factory=list, description="Parts of the image every detector ignores.")
+    water_level: WaterLevelConfig | None = Field(None, description="Staff gauge zone and calibration (water_level detector).")
+    motion: MotionConfig = Field(default_factory=MotionConfig, description="Motion gate of the detectors.")
+    fire_smoke: FireSmokeConfig = Field(default_factory=FireSmokeConfig, description="Fire and smoke detector thresholds.")
+    report: ReportConfig = Field(default_factory=ReportConfig, description="How often detections and health are published.")
+    reconnect: BackoffConfig = Field(
+        default_factory=lambda: BackoffConfig(initial_s=1.0, max_s=60.0),
+        description="Backoff between attempts to open the stream after it failed or dropped.",
+    )
+
+    @model_validator(mode="after")
+    def _analysis_fits(self) -> Camera:
+        problems = check_camera_analysis(list(self.detectors), self.zones, self.water_level)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class SiteConfig(StrictModel):
@@ -167,7 +202,10 @@ class SiteConfig(StrictModel):
         default_factory=list, description="Alarm rules: thresholds, rates, rain sums, forecasts, silent sensors, ..."
     )
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="Alarm lifecycle: flapping, closing.")
-    notify: dict[str, Any] = Field(default_factory=dict, description="Notification channels (SMS, CAP, sirens).")
+    seismic: SeismicConfig = Field(
+        default_factory=SeismicConfig, description="Detectors of waveform stations and the network confirmation."
+    )
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Notification channels (SMS, staff).")
 
     @property
     def topic_root(self) -> str:
@@ -215,8 +253,58 @@ def cross_check(config: SiteConfig) -> list[ConfigIssue]:
                             "declare others under the sensor's 'fields')",
                         )
                     )
+    issues += check_camera_sensors(config)
     issues += _shared_modbus_endpoints_agree(config)
+    if config.notify.sirens is not None:
+        for index, siren in enumerate(config.notify.sirens.sirens):
+            if siren.area not in area_ids:
+                issues.append(ConfigIssue(f"notify.sirens.sirens[{index}].area", f"unknown area {siren.area!r}"))
+    issues += _seismic_consistent(config, area_ids)
     issues += check_rules(config.rules, sensor_specs(config), area_ids)
+    return issues
+
+
+def check_camera_sensors(config: SiteConfig) -> list[ConfigIssue]:
+    """Cameras are the sensors of their health readings, so their ids must differ from sensor ids;
+    a sensor fed by a camera (tag `camera`, optional tag `zone`) must name a camera and its zone."""
+    issues: list[ConfigIssue] = []
+    cameras = {camera.id: camera for camera in config.cameras}
+    sensor_ids = {sensor.id for sensor in config.sensors}
+    for index, camera in enumerate(config.cameras):
+        if camera.id in sensor_ids:
+            issues.append(ConfigIssue(f"cameras[{index}].id", f"{camera.id!r} is also a sensor id"))
+    for index, sensor in enumerate(config.sensors):
+        camera_id = sensor.tags.get("camera")
+        if camera_id is None:
+            continue
+        camera = cameras.get(camera_id)
+        if camera is None:
+            issues.append(ConfigIssue(f"sensors[{index}].tags.camera", f"unknown camera {camera_id!r}"))
+        elif "zone" in sensor.tags and sensor.tags["zone"] not in {zone.name for zone in camera.zones}:
+            issues.append(ConfigIssue(f"sensors[{index}].tags.zone", f"camera {camera_id!r} has no zone {sensor.tags['zone']!r}"))
+    return issues
+
+
+def _seismic_consistent(config: SiteConfig, area_ids: set[str]) -> list[ConfigIssue]:
+    issues: list[ConfigIssue] = []
+    stations = seismic_sources(config)
+    for index, sensor in enumerate(config.sensors):
+        if sensor.id in stations and sensor.kind != "seismic":
+            issues.append(ConfigIssue(f"sensors[{index}].source.seismic", "only seismic sensors have waveforms"))
+    for sensor_id in config.seismic.stations:
+        if sensor_id not in stations:
+            issues.append(ConfigIssue(f"seismic.stations.{sensor_id}", f"{sensor_id!r} is not a waveform station"))
+    confirmation = config.seismic.confirmation
+    if confirmation is not None:
+        if confirmation.area not in area_ids:
+            issues.append(ConfigIssue("seismic.confirmation.area", f"unknown area {confirmation.area!r}"))
+        rule_ids = {rule.id for rule in config.rules}
+        for own in (confirmation.id, f"{confirmation.id}-station", f"{confirmation.id}-network"):
+            if own in rule_ids:
+                issues.append(ConfigIssue("seismic.confirmation.id", f"alarm rule id {own!r} is also a rule's id"))
+        if len(stations) < confirmation.min_stations:
+            issues.append(ConfigIssue("seismic.confirmation.min_stations",
+                                      f"needs {confirmation.min_stations} waveform stations; {len(stations)} configured"))
     return issues
 
 
@@ -306,12 +394,28 @@ def sensor_specs(config: SiteConfig) -> dict[str, SensorSpec]:
             tags=dict(sensor.tags),
             interval_s=sensor.interval_s,
         )
+    for camera in config.cameras:
+        # A camera is the sensor of its own health readings (measurement `camera`, tag `camera`).
+        specs[camera.id] = SensorSpec(
+            id=camera.id,
+            kind="camera",
+            area=camera.area,
+            site=config.site.id,
+            ranges=dict(KIND_FIELDS["camera"]),
+            tags={"camera": camera.id},
+            interval_s=camera.report.health_interval_s,
+        )
     return specs
 
 
 def mqtt_sources(config: SiteConfig) -> dict[str, MqttSourceConfig]:
     """Device-native MQTT sources by sensor id."""
     return {s.id: s.source.mqtt for s in config.sensors if s.source is not None and s.source.mqtt is not None}
+
+
+def seismic_sources(config: SiteConfig) -> dict[str, SeismicSourceConfig]:
+    """Waveform stations by sensor id."""
+    return {s.id: s.source.seismic for s in config.sensors if s.source is not None and s.source.seismic is not None}
 
 
 def modbus_sources(config: SiteConfig) -> dict[str, ModbusSourceConfig]:

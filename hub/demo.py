@@ -171,6 +171,11 @@ def run_demo(config_path: Path, workdir: Path, rounds: int, keep: bool) -> int:
         else:
             print(f"demo FAILED: {stored} of {sent} readings stored"
                   + (f"; no readings polled from {', '.join(silent)}" if silent else ""))
+        from dashboards.render import render_site
+
+        pictures = render_site(local, client, local.influx.database, workdir / "dashboards",
+                               start_ms, time.time_ns() // 1_000_000)
+        print(f"dashboards drawn from the demo's data (what Grafana shows): {pictures[0].parent}")
         if keep:
             started.clear()
             print(f"--keep: Mosquitto (port {broker.port}) and InfluxDB ({influxd.url}) left running")

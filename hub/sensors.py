@@ -29,6 +29,16 @@ KIND_FIELDS: dict[str, dict[str, tuple[float, float]]] = {
         "wind_speed_m_s": (0.0, 120.0),
         "wind_dir_deg": (0.0, 360.0),
     },
+    # A camera's own health, published by its worker (adapters/camera); the sensor is the camera.
+    "camera": {
+        "fps": (0.0, 1000.0),
+        "dropped_frames": (0.0, 1.0e9),
+        "skipped_frames": (0.0, 1.0e9),
+        "last_frame_age_s": (0.0, 1.0e9),
+        "inference_ms": (0.0, 1.0e6),
+        "motion_pct": (0.0, 100.0),
+        "connected": (0.0, 1.0),
+    },
 }
 
 #: Timestamps before this are a device clock that was never set (or seconds sent as milliseconds).

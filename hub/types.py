@@ -24,6 +24,7 @@ SENSOR_KINDS: tuple[str, ...] = (
     "parking",
     "pedestrians",
     "weather",
+    "camera",
 )
 
 

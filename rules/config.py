@@ -36,7 +36,8 @@ RuleKind = Literal[
     "threshold", "rate", "accumulation", "time_to_threshold", "stale", "flatline", "composite", "detection"
 ]
 SensorKindName = Literal[
-    "river", "dam", "rain", "seismic", "camera_water", "fire", "traffic", "parking", "pedestrians", "weather"
+    "river", "dam", "rain", "seismic", "camera_water", "fire", "traffic", "parking", "pedestrians", "weather",
+    "camera",
 ]
 assert set(SensorKindName.__args__) == set(SENSOR_KINDS)  # type: ignore[attr-defined]
 

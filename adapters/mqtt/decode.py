@@ -103,6 +103,22 @@ def decode_normalised(payload: bytes) -> RawSample:
     return RawSample(ts_ms, values, quality)
 
 
+def decode_detection(payload: bytes) -> tuple[RawSample, str | None]:
+    """DESIGN.md's camera detection: `{"ts", "values": {...}, "objects": [...], "zone": ...}` →
+    the values as a sample and the zone (None for the camera's whole view). `objects` (what was
+    found where, for people and later use) must be a list when present but is not stored."""
+    sample = decode_normalised(payload)
+    document = load_json(payload)
+    assert isinstance(document, dict)
+    zone = document.get("zone")
+    if zone is not None and (type(zone) is not str or not zone):
+        raise DecodeError(RejectReason.WRONG_TYPE, f"'zone' is {zone!r}, not a zone name or null")
+    objects = document.get("objects", [])
+    if not isinstance(objects, list):
+        raise DecodeError(RejectReason.WRONG_TYPE, f"'objects' is a JSON {type(objects).__name__}, not an array")
+    return sample, zone
+
+
 class NativeDecoder:
     """Decoder for one sensor's device-native payloads, with its field paths compiled once."""
 

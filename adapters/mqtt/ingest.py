@@ -11,7 +11,7 @@ import orjson
 from paho.mqtt.client import topic_matches_sub
 
 from adapters.mqtt.config import MqttSourceConfig
-from adapters.mqtt.decode import DecodeError, NativeDecoder, RawSample, decode_normalised
+from adapters.mqtt.decode import DecodeError, NativeDecoder, RawSample, decode_detection, decode_normalised
 from hub.pipeline import ReadingSink
 from hub.sensors import EARLIEST_TS_MS, SensorSpec, TimestampError, check_timestamp, check_values, make_reading
 from hub.types import Reading, RejectReason, Rejection
@@ -56,10 +56,20 @@ class MqttIngest:
         self._cache: dict[str, list[tuple[SensorSpec, NativeDecoder]]] = {}
         self._last_receive_stamp: dict[str, int] = {}
         self._normalised_topics = {f"{self._reading_prefix}{spec.kind}/{spec.id}": spec for spec in sensors.values()}
+        # Camera detections feed the sensors that name their camera (tag `camera`) and, for a
+        # per-zone sensor, the zone (tag `zone`); a sensor without `zone` takes the whole view's.
+        self._detection_prefix = f"{topic_root}/detection/"
+        self._detection_targets: dict[tuple[str, str, str | None], list[SensorSpec]] = {}
+        for spec in sensors.values():
+            camera = spec.tags.get("camera")
+            if camera is not None and spec.kind != "camera":
+                self._detection_targets.setdefault((spec.kind, camera, spec.tags.get("zone")), []).append(spec)
 
     def subscriptions(self) -> list[str]:
         """Topic filters to subscribe to: the normalised readings and every native source."""
         filters = [f"{self._reading_prefix}+/+"]
+        if self._detection_targets:
+            filters.append(f"{self._detection_prefix}+/+")
         filters += sorted(set(self._exact) | {topic for topic, _, _ in self._wildcard})
         return filters
 
@@ -98,6 +108,9 @@ class MqttIngest:
         if topic.startswith(self._reading_prefix):
             self._handle_normalised(topic, payload, now_ms)
             return
+        if topic.startswith(self._detection_prefix):
+            self._handle_detection(topic, payload, now_ms)
+            return
         targets = self._native_targets(topic)
         if not targets:
             self._reject(RejectReason.UNKNOWN_SENSOR, "no sensor is configured for this topic", topic, payload, now_ms)
@@ -133,6 +146,25 @@ class MqttIngest:
             self._reject(error.reason, error.detail, topic, payload, now_ms, sensor_id)
             return
         self._emit(spec, sample, topic, payload, now_ms)
+
+    def _handle_detection(self, topic: str, payload: bytes, now_ms: int) -> None:
+        parts = topic[len(self._detection_prefix):].split("/")
+        if len(parts) != 2:
+            self._reject(RejectReason.UNKNOWN_SENSOR, "topic is not <root>/detection/<kind>/<camera>", topic, payload, now_ms)
+            return
+        kind, camera = parts
+        try:
+            sample, zone = decode_detection(payload)
+        except DecodeError as error:
+            self._reject(error.reason, error.detail, topic, payload, now_ms)
+            return
+        targets = self._detection_targets.get((kind, camera, zone))
+        if not targets:
+            where = f"zone {zone!r} of camera {camera!r}" if zone is not None else f"camera {camera!r}"
+            self._reject(RejectReason.UNKNOWN_SENSOR, f"no {kind} sensor is fed by {where}", topic, payload, now_ms)
+            return
+        for spec in targets:
+            self._emit(spec, sample, topic, payload, now_ms)
 
     def _emit(self, spec: SensorSpec, sample: RawSample, topic: str, payload: bytes, now_ms: int) -> None:
         if sample.ts_ms is None:

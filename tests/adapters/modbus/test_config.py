@@ -57,7 +57,7 @@ def test_a_field_the_kind_lacks_is_refused_with_the_known_ones() -> None:
 def test_a_sensor_takes_one_source() -> None:
     text = SITE.replace("TYPE", "float32").replace(
         "      modbus:", "      mqtt: {topic: x/y, format: plain, fields: {level_cm: {}}}\n      modbus:")
-    assert errors(text) == ["sensors[3].source: give exactly one of 'mqtt' and 'modbus'"]
+    assert errors(text) == ["sensors[3].source: give exactly one of 'mqtt', 'modbus' and 'seismic'"]
 
 
 def test_sensors_at_one_endpoint_must_agree_on_the_transport() -> None:
