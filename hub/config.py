@@ -93,6 +93,17 @@ class Area(StrictModel):
         None, min_length=4, description="Outline as [lat, lon] points (WGS 84), first = last; for CAP messages."
     )
 
+    @field_validator("polygon")
+    @classmethod
+    def _closed_ring(cls, polygon: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        if polygon is None:
+            return None
+        if polygon[0] != polygon[-1]:
+            raise ValueError("the polygon must be closed: its last point repeats the first (CAP 1.2)")
+        if any(not (-90 <= lat <= 90 and -180 <= lon <= 180) for lat, lon in polygon):
+            raise ValueError("polygon points are [lat, lon] in degrees")
+        return polygon
+
 
 class FieldRange(StrictModel):
     """The physical range of one field; values outside are refused as a fault."""
@@ -205,7 +216,9 @@ class SiteConfig(StrictModel):
     seismic: SeismicConfig = Field(
         default_factory=SeismicConfig, description="Detectors of waveform stations and the network confirmation."
     )
-    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Notification channels (SMS, staff).")
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig, description="Notification channels (SMS, staff, CAP, sirens)."
+    )
 
     @property
     def topic_root(self) -> str:

@@ -115,3 +115,15 @@ def test_feed_is_written_and_served(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert first.content == (tmp_path / "cap" / "ews.test.1.1.xml").read_bytes()
         assert requests.get(f"http://127.0.0.1:{port}/cap/nothing.xml", timeout=10).status_code == 404
     assert (tmp_path / "cap" / "feed.atom").read_bytes().count(b"<entry>") == 2
+
+
+def test_area_polygons_in_the_site_config_are_closed_rings() -> None:
+    from hub.config import parse_config
+    from hub.configbase import ConfigError
+
+    base = "site: {id: s, name: S}\nareas: [{id: a, name: А, type: town, polygon: %s}]\n"
+    ring = parse_config(base % "[[42.6, 25.4], [42.6, 25.5], [42.7, 25.5], [42.6, 25.4]]").areas[0].polygon
+    assert ring == [(42.6, 25.4), (42.6, 25.5), (42.7, 25.5), (42.6, 25.4)]
+    with pytest.raises(ConfigError) as open_ring:
+        parse_config(base % "[[42.6, 25.4], [42.6, 25.5], [42.7, 25.5], [42.6, 25.41]]")
+    assert "areas[0].polygon: the polygon must be closed" in str(open_ring.value)
