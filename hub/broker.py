@@ -8,6 +8,8 @@ Messages are handed to a callback on the link's thread; the callback must not bl
 from __future__ import annotations
 
 import logging
+import os
+import select
 import socket
 import ssl
 import threading
@@ -69,6 +71,10 @@ class BrokerLink:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._wake_reader, self._wake_writer = os.pipe()
+        os.set_blocking(self._wake_reader, False)
+        os.set_blocking(self._wake_writer, False)
+        self._client.on_socket_register_write = self._register_write
         self._subscribe_mid = -1
         self._disconnected = threading.Event()
 
@@ -87,8 +93,19 @@ class BrokerLink:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Publish `offline`, disconnect cleanly (the session stays at the broker) and end the thread."""
         self._stop.set()
+        if self._wake_writer < 0:
+            return
+        try:
+            os.write(self._wake_writer, b"\x00")
+        except OSError:
+            pass
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            os.close(self._wake_reader)
+            os.close(self._wake_writer)
+            # Never write to a closed descriptor: its number may belong to another file by now.
+            self._wake_reader = self._wake_writer = -1
 
     # -- the link's thread -----------------------------------------------------------------------
 
@@ -99,14 +116,56 @@ class BrokerLink:
             except (OSError, ValueError) as error:
                 self._down(f"cannot connect to {self._config.host}:{self._config.port}: {error}")
                 continue
-            result = mqtt.MQTT_ERR_SUCCESS
-            while not self._stop.is_set() and result == mqtt.MQTT_ERR_SUCCESS:
-                result = self._client.loop(timeout=0.5)
+            result = self._serve()
             if self._stop.is_set():
                 self._goodbye()
                 return
             self.connected.clear()
             self._down(f"connection lost ({mqtt.error_string(result)})")
+
+    def _serve(self) -> mqtt.MQTTErrorCode:
+        """Drive paho from our own select() until the connection ends or `stop` is set.
+
+        paho's `loop()` wakes its select through a socket pair on every queued packet (each
+        PUBACK costs a send and a recv more); here only publishes from other threads wake it,
+        through our own pipe, and every write to the socket happens on this thread."""
+        client = self._client
+        wake = self._wake_reader
+        result = mqtt.MQTT_ERR_SUCCESS
+        while not self._stop.is_set() and result == mqtt.MQTT_ERR_SUCCESS:
+            sock = client.socket()
+            if sock is None:
+                return mqtt.MQTT_ERR_CONN_LOST
+            # An SSL socket may hold decrypted bytes that select() cannot see.
+            pending = sock.pending() if hasattr(sock, "pending") else 0
+            try:
+                readable, _, _ = select.select([sock, wake], [sock] if client.want_write() else [], [],
+                                               0.0 if pending else 0.5)
+            except (OSError, ValueError):
+                return mqtt.MQTT_ERR_CONN_LOST
+            if wake in readable:
+                try:
+                    os.read(wake, 4096)
+                except BlockingIOError:
+                    pass
+            if sock in readable or pending:
+                result = client.loop_read()
+                if result != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            if client.want_write():
+                result = client.loop_write()
+                if result != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            result = client.loop_misc()
+        return result
+
+    def _register_write(self, client: mqtt.Client, userdata: object, sock: object) -> None:
+        # Packets queued on this thread are written by `_serve` anyway; others must wake it.
+        if threading.current_thread() is not self._thread and self._wake_writer >= 0:
+            try:
+                os.write(self._wake_writer, b"\x00")
+            except BlockingIOError:
+                pass  # the pipe is full: the link is awake already
 
     def _connect(self) -> None:
         if self._config.protocol == "5":
