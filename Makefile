@@ -1,4 +1,4 @@
-# make demo   – set up and run the demo (local Mosquitto and InfluxDB, hub, simulated devices)
+# make demo   – set up and run the demo: the flood drill (local Mosquitto and InfluxDB, hub, scenario)
 # make test   – set up and run the whole test suite against real Mosquitto and InfluxDB
 # make bench  – set up and run the benchmarks; prints a table of figures
 .PHONY: setup demo test bench check clean
@@ -10,7 +10,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	$(VENV)/bin/ews demo
+	$(VENV)/bin/ews demo --scenario flood --speed 360
 
 test: setup
 	$(PY) -m pytest -q

@@ -63,6 +63,12 @@ class AlarmDispatcher:
         self._publish = publish
         self._notifiers = list(notifiers)
         self.notifier_failures = 0
+        self._listeners: list[Callable[[AlarmEvent], None]] = []
+
+    def add_listener(self, listener: Callable[[AlarmEvent], None]) -> None:
+        """Be told of every event (notifiable or not) on the loop, after it is published: the
+        console's live view."""
+        self._listeners.append(listener)
 
     def add_notifier(self, notifier: Notifier) -> None:
         """Plug in a notifier (the notifications work does this at the wiring point)."""
@@ -79,6 +85,8 @@ class AlarmDispatcher:
             alarm = event.alarm
             self._add_line(alarm_line(event, self._site, alarm.subject in self._sensor_ids))
             self.publish_state(alarm, event.kind)
+            for listener in self._listeners:
+                listener(event)
             if event.notify and self._notifiers:
                 results = await asyncio.gather(*(notifier(event) for notifier in self._notifiers),
                                                return_exceptions=True)

@@ -70,6 +70,11 @@ class AlarmStage:
         #: Nanoseconds from a reading entering the stage to the events it caused being dispatched.
         self.latencies_ns: deque[int] = deque(maxlen=100_000)
 
+    @property
+    def store(self) -> AlarmStore:
+        """The alarms' database (thread-safe reads for the console)."""
+        return self._store
+
     def output(self, reading: Reading) -> None:
         """Pipeline output: take a reading from any thread (cheap; the work is on the loop)."""
         if reading.sensor not in self._selected:

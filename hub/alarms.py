@@ -182,6 +182,19 @@ class AlarmStore:
             row = self._db.execute("SELECT body FROM alarm WHERE id = ?", (alarm_id,)).fetchone()
         return _alarm_from_json(row[0]) if row else None
 
+    def recent_alarms(self, limit: int = 500) -> list[Alarm]:
+        """Alarms in any state, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM alarm ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [_alarm_from_json(row[0]) for row in rows]
+
+    def alarm_events(self, alarm_id: int) -> list[dict[str, Any]]:
+        """The stored events of one alarm, oldest first, as dicts."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM alarm_event WHERE alarm_id = ? ORDER BY seq",
+                                    (alarm_id,)).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def events(self, after_seq: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """Stored events after `after_seq`, oldest first, as dicts."""
         with self._lock:

@@ -21,13 +21,15 @@ from hub.alarm_stage import AlarmStage
 from hub.alarms import AlarmManager, AlarmStore
 from hub.broker import BrokerLink
 from hub.config import SiteConfig, modbus_sources, mqtt_sources, sensor_specs
+from hub.console.wiring import Console
 from hub.deadletter import DeadLetterStore
 from hub.influx import InfluxClient, InfluxError, InfluxWriter
 from hub.logutil import AvailabilityLog, LogOncePer
 from hub.metrics import SelfMetrics
 from hub.notify.cap import AreaShape
 from hub.notify.citizens import AreaNames
-from hub.notify.service import NotifyService
+from hub.notify.service import NotifyService, Router
+from hub.notify.webhooks import HttpServer
 from hub.pipeline import InfluxOutput, Pipeline
 from hub.seismic_wiring import SeismicParts, build_seismic
 from hub.spool import Spool
@@ -56,6 +58,8 @@ class HubParts:
     availability: AvailabilityLog | None = None
     notify: NotifyService | None = None
     seismic: SeismicParts | None = None
+    console: Console | None = None
+    http: HttpServer | None = None
 
 
 def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False) -> HubParts:
@@ -92,6 +96,7 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
                 shapes={a.id: AreaShape(names[a.id], tuple(a.polygon) if a.polygon else None,
                                         (a.centre.lat, a.centre.lon) if a.centre else None) for a in config.areas},
                 modbus_write=lambda target, value: modbus.write(target, value),  # the poller is made below
+                serve_http=config.http is None,  # with `http:`, one server for the console and the webhooks
             )
             for notifier in notify.notifiers():
                 dispatcher.add_notifier(notifier)
@@ -100,6 +105,9 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
             alarms.use_event_time()
         alarms.restore()
         outputs.append(alarms.output)
+    console = Console(config, data_folder) if config.http is not None else None
+    if console is not None:
+        outputs.append(console.latest)
     pipeline = Pipeline(outputs, dead_letters, LogOncePer(config.hub.log_interval_s))
     ingest = MqttIngest(
         config.topic_root,
@@ -148,10 +156,15 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
         except InfluxError as error:
             # Not fatal: the writer spools until the database is there (2.x/3 have no CREATE DATABASE).
             logger.warning("could not create database %r: %s", config.influx.database, error)
-    return HubParts(
+    parts = HubParts(
         pipeline, writer, link, ingest, dead_letters, metrics, modbus=modbus, alarms=alarms, availability=availability,
-        notify=notify, seismic=seismic,
+        notify=notify, seismic=seismic, console=console,
     )
+    if console is not None and config.http is not None:
+        routes = dict(notify.routes if notify is not None else {})
+        routes["/"] = console.attach(parts)  # last: the prefixes above come first
+        parts.http = HttpServer(Router(routes), config.http.listen_host, config.http.listen_port)
+    return parts
 
 
 def _stored_events(store: AlarmStore) -> Iterator[dict]:
@@ -189,6 +202,8 @@ async def run_hub_async(
     alarm_task = asyncio.create_task(parts.alarms.run(alarm_stop)) if parts.alarms is not None else None
     notify_stop = asyncio.Event()
     notify_task = asyncio.create_task(parts.notify.run(notify_stop)) if parts.notify is not None else None
+    http_stop = asyncio.Event()
+    http_task = asyncio.create_task(parts.http.run(http_stop)) if parts.http is not None else None
     logger.info(
         "hub for %s running: %d sensors, broker %s:%d, InfluxDB %s/%s",
         config.site.name, len(config.sensors), config.mqtt.host, config.mqtt.port,
@@ -207,6 +222,13 @@ async def run_hub_async(
         await loop.run_in_executor(None, parts.link.stop)
         if parts.seismic is not None:
             await loop.run_in_executor(None, parts.seismic.stop)
+        if http_task is not None:
+            # Before the alarms: no acknowledgement reaches a stopped stage. Live streams end first,
+            # or the server would wait for them.
+            if parts.console is not None:
+                parts.console.feed.close()
+            http_stop.set()
+            await http_task
         if alarm_task is not None:
             # After the inputs: evaluate what already arrived, store its events, save the rule
             # state. Their MQTT state is published again at the next start.
@@ -224,6 +246,8 @@ async def run_hub_async(
         parts.dead_letters.close()
         if parts.notify is not None:
             parts.notify.close()
+        if parts.console is not None:
+            parts.console.close()
         logger.info("hub stopped; %d batches left in the spool for the next start", parts.writer.spool.batches)
     return parts
 

@@ -115,9 +115,19 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo (local services, hub, simulated devices)."""
-    from hub.demo import run_demo
+    from firmware_sim.scenario import ScenarioError
+    from hub.demo import run_demo, run_scenario_demo
 
-    return run_demo(Path(args.config), Path(args.workdir), args.rounds, args.keep)
+    if args.speed is not None and args.speed <= 0:
+        print("--speed must be positive (scenario seconds per second)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.scenario is None:
+        return run_demo(Path(args.config), Path(args.workdir), args.rounds, args.keep)
+    try:
+        return run_scenario_demo(Path(args.config), Path(args.workdir), args.scenario, args.speed, args.keep)
+    except (ScenarioError, ConfigError) as error:
+        print(error, file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def cmd_sim_modbus(args: argparse.Namespace) -> int:
@@ -267,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", default="var/demo", help="folder for the demo's services and data")
     demo.add_argument("--rounds", type=int, default=30, help="rounds of readings the simulated devices send")
     demo.add_argument("--keep", action="store_true", help="leave Mosquitto and InfluxDB running at the end")
+    demo.add_argument("--scenario", help="run a drill: a scenario of firmware_sim/scenarios "
+                      "(flood, faults, dam, earthquake, wildfire) or a scenario file")
+    demo.add_argument("--speed", type=float, help="scenario seconds per second (360: six hours in a minute); "
+                      "default: as fast as the hub takes it")
     demo.set_defaults(handler=cmd_demo)
 
     alarms = commands.add_parser("alarms", help="show the open alarms")
@@ -338,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     from hub.notify.cli import add_commands as add_subscribers_commands
 
     add_subscribers_commands(commands, _load)
+
+    from hub.console.cli import add_commands as add_users_commands
+
+    add_users_commands(commands, _load)
     return parser
 
 

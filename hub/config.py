@@ -21,6 +21,7 @@ from adapters.seismic.config import SeismicSourceConfig
 from hub.alarms import AlarmSettings
 from hub.broker_config import BrokerConfig
 from hub.configbase import ConfigError, ConfigIssue, EnvName, StrictModel, issues_from_validation
+from hub.console.config import HttpConfig
 from hub.influx import InfluxConfig
 from hub.retry import BackoffConfig
 from hub.notify.config import NotifyConfig
@@ -218,6 +219,9 @@ class SiteConfig(StrictModel):
     )
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig, description="Notification channels (SMS, staff, CAP, sirens)."
+    )
+    http: HttpConfig | None = Field(
+        None, description="The hub's HTTP server: operator console and API, Twilio webhooks, CAP feed; none = no console."
     )
 
     @property

@@ -1,14 +1,21 @@
 """`ews demo`: the hub on one machine. Starts Mosquitto and InfluxDB in the demo's own folder (not
 the system services), runs the hub on the site config pointed at them, lets simulated devices of
 every sensor publish in their own formats, serves simulated Modbus devices for the sensors the hub
-polls, and shows the readings arriving in InfluxDB. The scenarios work (flood, earthquake, ...) will grow this into the full drill."""
+polls, and shows the readings arriving in InfluxDB. With a scenario (`--scenario flood`), a drill
+instead: the hub on scenario time with the site cut down to the scenario's sensors, the scenario
+played at `--speed`, live progress, and the drill report against the scenario's expectations."""
 
 from __future__ import annotations
 
+import copy
 import logging
+import shutil
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,10 +26,15 @@ from firmware_sim.modbus_devices import (
     profiles_from_site,
 )
 from firmware_sim.mqtt_devices import publish_all, readings, sensors_from_site
+from firmware_sim.scenario import Scenario, check_against_site, load_scenario
+from firmware_sim.scenario_check import DrillReport, check_drill, read_outbox, scenario_clock
+from firmware_sim.scenario_runner import AlarmObserver, AlarmRecord, ScenarioPlayer
 from hub.app import HubThread
-from hub.config import SiteConfig, load_config
+from hub.config import SiteConfig, load_config, parse_config
 from hub.influx import InfluxClient
 from hub.localservices import LocalInfluxd, LocalMosquitto
+from hub.notify.service import DATABASE_NAME as NOTIFY_DATABASE
+from hub.notify.subscribers import Subscriber, SubscriberStore
 
 logger = logging.getLogger(__name__)
 
@@ -183,5 +195,228 @@ def run_demo(config_path: Path, workdir: Path, rounds: int, keep: bool) -> int:
     finally:
         if simulators is not None:
             simulators.stop()
+        for service in reversed(started):
+            service.stop()
+
+
+# -- scenario drills ---------------------------------------------------------------------------
+
+
+def drill_site_document(site: dict[str, Any], sensor_ids: Iterable[str]) -> dict[str, Any]:
+    """The site YAML (plain data) cut down to the drill's sensors: sensors the scenario does not
+    play would fall silent and raise technical alarms that are no part of the drill. Rules keep
+    what they select of those sensors and go when nothing is left; composites and corroborations
+    lose the rules that went; the seismic network goes without its waveform stations."""
+    kept = set(sensor_ids)
+    document = copy.deepcopy(site)
+    sensors = [s for s in document.get("sensors", []) if s["id"] in kept]
+    document["sensors"] = sensors
+
+    def selects_any(select: dict[str, Any]) -> bool:
+        chosen = [s for s in sensors if ("sensors" not in select or s["id"] in select["sensors"])
+                  and ("kinds" not in select or s["kind"] in select["kinds"])
+                  and ("areas" not in select or s["area"] in select["areas"])
+                  and all((s.get("tags") or {}).get(k) == v for k, v in (select.get("tags") or {}).items())]
+        return bool(chosen)
+
+    rules = []
+    for rule in document.get("rules", []):
+        select = rule.get("select")
+        if select is not None:
+            if "sensors" in select:
+                select["sensors"] = [s for s in select["sensors"] if s in kept]
+                if not select["sensors"]:
+                    continue
+            if not selects_any(select):
+                continue
+        rules.append(rule)
+    while True:
+        ids = {rule["id"] for rule in rules}
+        remaining = []
+        for rule in rules:
+            members = rule.get("members")
+            if members is not None:
+                alive = [m for m in members if m["rule"] in ids]
+                if not alive or (rule.get("mode", "all") == "all" and len(alive) < len(members)):
+                    continue
+                rule["members"] = alive
+            corroboration = rule.get("corroboration")
+            if corroboration is not None:
+                corroboration["rules"] = [r for r in corroboration["rules"] if r in ids]
+                if not corroboration["rules"]:
+                    del rule["corroboration"]
+            remaining.append(rule)
+        if len(remaining) == len(rules):
+            break
+        rules = remaining
+    document["rules"] = rules
+    if not any((s.get("source") or {}).get("seismic") for s in sensors):
+        document.pop("seismic", None)
+    return document
+
+
+@dataclass(frozen=True, slots=True)
+class DrillProgress:
+    """Where a running drill is: scenario clock, readings per second, open alarms by level, SMS."""
+
+    scenario_s: float
+    published: int
+    readings_per_s: float
+    open_by_level: dict[str, int]
+    sms_queued: int
+    sms_sent: int
+
+    def line(self) -> str:
+        """One progress line."""
+        levels = " ".join(f"{level} {self.open_by_level.get(level, 0)}"
+                          for level in ("red", "orange", "yellow", "info"))
+        return (f"  {scenario_clock(self.scenario_s)}  {self.published:6d} readings ({self.readings_per_s:6.0f}/s)  "
+                f"open alarms: {levels}  SMS queued {self.sms_queued}, sent {self.sms_sent}")
+
+
+def _open_by_level(records: Sequence[AlarmRecord]) -> dict[str, int]:
+    latest: dict[int, AlarmRecord] = {}
+    for record in records:
+        latest[record.alarm_id] = record
+    counts: dict[str, int] = {}
+    for record in latest.values():
+        if record.state in ("active", "acknowledged"):
+            counts[record.level] = counts.get(record.level, 0) + 1
+    return counts
+
+
+def drill_config(site: dict[str, Any], scenario: Scenario, mqtt_port: int, influx_url: str,
+                 database: str | None = None) -> SiteConfig:
+    """The hub's config for a drill: the site cut down to the scenario's sensors, pointed at the
+    given broker and database. Raises ScenarioError or ConfigError with every problem."""
+    check_against_site(scenario, site, scenario.name)
+    document = drill_site_document(site, scenario.sensors)
+    return point_at(parse_config(yaml.safe_dump(document, allow_unicode=True), f"drill {scenario.name}"),
+                    mqtt_port, influx_url, database)
+
+
+def run_drill(site: dict[str, Any], scenario: Scenario, folder: Path, mqtt_port: int, influx_url: str,
+              database: str | None = None, speed: float | None = None,
+              on_progress: Callable[[DrillProgress], None] | None = None,
+              progress_interval_s: float = 1.0) -> DrillReport:
+    """Run one scenario through a hub of its own (data in `folder`) on event time, against the
+    given broker and InfluxDB, and check its expectations. `speed`: scenario seconds per wall
+    second (None: as fast as the hub takes them; the outcome is the same)."""
+    config = drill_config(site, scenario, mqtt_port, influx_url, database)
+    document = drill_site_document(site, scenario.sensors)
+    folder.mkdir(parents=True, exist_ok=True)
+    outbox_path = folder / NOTIFY_DATABASE
+    subscribers = SubscriberStore(outbox_path)
+    try:
+        for person in scenario.subscribers:
+            subscribers.add(Subscriber(person.phone, tuple(person.areas), language=person.language))
+    finally:
+        subscribers.close()
+    observer = AlarmObserver("127.0.0.1", mqtt_port, config.topic_root)
+    observer.start()
+    hub = HubThread(config, folder, event_time=True)
+    try:
+        parts = hub.start()
+        player = ScenarioPlayer(scenario, document, "127.0.0.1", mqtt_port, speed)
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def play() -> None:
+            try:
+                player.run()
+            except BaseException as error:  # handed to the caller's thread below
+                failure.append(error)
+            finally:
+                done.set()
+
+        threading.Thread(target=play, name=f"scenario-{scenario.name}", daemon=True).start()
+        last_count, last_time = 0, time.monotonic()
+
+        def report_progress() -> None:
+            nonlocal last_count, last_time
+            now = time.monotonic()
+            evaluated = parts.alarms.readings_evaluated
+            rate = (evaluated - last_count) / max(now - last_time, 1e-6)
+            last_count, last_time = evaluated, now
+            messages = read_outbox(outbox_path)
+            if on_progress is not None:
+                on_progress(DrillProgress(player.scenario_s, player.published, rate, _open_by_level(observer.records),
+                                          len(messages), sum(m.state in ("sent", "delivered") for m in messages)))
+
+        while not done.wait(progress_interval_s):
+            report_progress()
+        if failure:
+            raise failure[0]
+        selected = parts.alarms.engine.selected_sensors()
+        expected = sum(n for sensor, n in player.published_by_sensor.items() if sensor in selected)
+        _wait_for(lambda: parts.alarms.readings_evaluated >= expected, 120,
+                  lambda: f"the rules to evaluate every reading ({parts.alarms.readings_evaluated} of {expected}; "
+                          f"inputs set aside by the hub: {dict(parts.pipeline.rejected) or 'none'})")
+        _wait_for(lambda: len(observer.records) >= parts.alarms.events_out, 30, "every alarm event on MQTT")
+        _wait_for(lambda: all(m.state not in ("queued", "sending") for m in read_outbox(outbox_path)), 60,
+                  "the outbox to drain")
+        report_progress()
+    finally:
+        hub.stop()
+        observer.stop()
+    return check_drill(scenario, list(observer.records), read_outbox(outbox_path))
+
+
+def _wait_for(condition: Callable[[], bool], timeout_s: float, what: str | Callable[[], str]) -> None:
+    ready = threading.Event()
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what() if callable(what) else what}")
+        ready.wait(0.05)
+
+
+def run_scenario_demo(config_path: Path, workdir: Path, scenario_name: str, speed: float | None, keep: bool) -> int:
+    """`ews demo --scenario NAME`: the drill on local Mosquitto and InfluxDB of its own, with a
+    progress line a second, the drill report, where to look, and the dashboards drawn from the
+    drill's data. Returns 0 when the drill passed."""
+    scenario = load_scenario(scenario_name)
+    site = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    check_against_site(scenario, site, scenario.name)  # refuse before starting anything
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = LocalMosquitto(workdir / "mosquitto")
+    influxd = LocalInfluxd(workdir / "influxdb")
+    started = []
+    try:
+        broker.start()
+        started.append(broker)
+        influxd.start()
+        started.append(influxd)
+        print(f"Mosquitto on 127.0.0.1:{broker.port}, InfluxDB on {influxd.url} (data in {workdir})")
+        local = drill_config(site, scenario, broker.port, influxd.url)
+        pace = f"{speed:g}× real time" if speed else "as fast as the hub takes it"
+        print(f"drill {scenario.name}: {scenario.title}\n  {len(scenario.sensors)} sensors, "
+              f"{scenario_clock(scenario.duration_s)} of scenario time from {scenario.start:%Y-%m-%d %H:%M} UTC, "
+              f"{pace}; hub on scenario time, topics under {local.topic_root}/")
+        hub_folder = workdir / "hub"
+        if hub_folder.exists():
+            shutil.rmtree(hub_folder)  # a drill starts from no alarms, no messages
+        report = run_drill(site, scenario, hub_folder, broker.port, influxd.url, speed=speed,
+                           on_progress=lambda progress: print(progress.line(), flush=True))
+        print()
+        print(report.text())
+        client = InfluxClient(local.influx)
+        end_ms = scenario.start_ms + round(scenario.duration_s * 1000)
+        from dashboards.render import render_site
+
+        pictures = render_site(local, client, local.influx.database, workdir / "dashboards", scenario.start_ms, end_ms)
+        print("\nwhere to look:")
+        print(f"  alarms and their events   {hub_folder / 'alarms.sqlite'}   (ews alarms; retained on "
+              f"{local.topic_root}/alarm/#)")
+        print(f"  SMS that would be sent    {hub_folder / NOTIFY_DATABASE} (table message)")
+        print(f"  CAP alerts and feed       {hub_folder / 'cap'}")
+        print(f"  dashboards (PNG)          {pictures[0].parent if pictures else workdir / 'dashboards'}")
+        print(f"  readings                  curl -G {influxd.url}/query --data-urlencode db={local.influx.database} "
+              "--data-urlencode 'q=SELECT * FROM river LIMIT 5'")
+        if keep:
+            started.clear()
+            print(f"--keep: Mosquitto (port {broker.port}) and InfluxDB ({influxd.url}) left running")
+        return 0 if report.passed else 1
+    finally:
         for service in reversed(started):
             service.stop()

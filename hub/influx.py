@@ -268,6 +268,16 @@ class InfluxWriter:
         for line in lines:
             self.add(line)
 
+    @property
+    def reachable(self) -> bool:
+        """False while InfluxDB is failing (since the last failed write, until one succeeds)."""
+        return self._down_since is None
+
+    @property
+    def running(self) -> bool:
+        """The writer's thread is alive."""
+        return self._thread.is_alive()
+
     def pending(self) -> int:
         """Lines in memory not yet sent or spooled."""
         with self._condition:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything `make demo`, `make test` and `make bench` need on a Debian machine:
-# Mosquitto and InfluxDB from Debian's packages (when missing) and the project in .venv.
+# Mosquitto, InfluxDB and Chromium from Debian's packages (when missing) and the project in .venv.
 # Never starts the system services: the demo, tests and benchmarks start their own servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 missing=()
 have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser).
+have chromium || missing+=(chromium)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then

@@ -56,7 +56,7 @@ class NotifyService:
                  areas: Mapping[str, AreaNames], data_folder: Path, add_line: Callable[[str], None],
                  publish: Callable[[str, bytes], None], provider: Provider | None = None,
                  clock_ms: Callable[[], int] = _wall_ms, shapes: Mapping[str, AreaShape] | None = None,
-                 modbus_write: Writer | None = None):
+                 modbus_write: Writer | None = None, serve_http: bool = True):
         self.config = config
         self._site_id = site_id
         self._add_line = add_line
@@ -103,7 +103,9 @@ class NotifyService:
             if modbus_write is None:
                 raise ValueError("sirens need the Modbus write API")
             self.sirens = SirenNotifier(config.sirens, modbus_write)
-        if config.webhooks is not None and routes:
+        #: Path prefix → ASGI app, for the hub's shared HTTP server when `serve_http` is False.
+        self.routes = routes
+        if serve_http and config.webhooks is not None and routes:
             self.http = HttpServer(Router(routes), config.webhooks.listen_host, config.webhooks.listen_port)
 
     def notifiers(self) -> list[Notifier]:
