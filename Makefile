@@ -1,7 +1,7 @@
 # make demo   – set up and run the demo: the flood drill (local Mosquitto and InfluxDB, hub, scenario)
 # make test   – set up and run the whole test suite against real Mosquitto and InfluxDB
 # make bench  – set up and run the benchmarks; prints a table of figures
-.PHONY: setup demo test bench check clean
+.PHONY: setup demo test bench check lint clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,6 +17,9 @@ test: setup
 
 bench: setup
 	$(PY) -m bench
+
+lint: setup
+	$(PY) -m pyflakes hub adapters rules dashboards firmware_sim bench tests
 
 check: setup
 	$(VENV)/bin/ews check -c examples/kazanlak/site.yaml

@@ -119,13 +119,15 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
     )
     seismic = build_seismic(config, pipeline, alarms.offer_conditions if alarms is not None else None,
                             alarms.manager.open_alarms() if alarms is not None else ())
-    on_message = ingest.handle
+    on_message: Callable[[str, bytes], None] = ingest.handle
     if seismic is not None:
         # Waveform packets go to the seismic ingest, everything else to the readings' ingest.
         wave_prefix, wave_handle = seismic.ingest.prefix, seismic.ingest.handle
 
-        def on_message(topic: str, payload: bytes) -> None:
+        def route(topic: str, payload: bytes) -> None:
             (wave_handle if topic.startswith(wave_prefix) else ingest.handle)(topic, payload)
+
+        on_message = route
 
     link = BrokerLink(
         config.mqtt, config.client_id, f"{config.topic_root}/status/hub",

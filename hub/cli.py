@@ -13,7 +13,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hub.config import SiteConfig, data_dir, load_config
+from hub.cliargs import add_site_arguments, data_folder_of
+from hub.config import SiteConfig, load_config
 from hub.configbase import ConfigError, SecretMissingError
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -55,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.app import run_hub_async
 
     config = _load(args.config)
-    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    folder = data_folder_of(args, config)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -102,7 +103,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     from hub.deadletter import DeadLetterStore
 
     config = _load(args.config)
-    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    folder = data_folder_of(args, config)
     store = DeadLetterStore(folder / "deadletter.sqlite")
     for letter in store.recent(args.limit, args.reason):
         when = datetime.fromtimestamp(letter.received_ms / 1000, tz=UTC).isoformat(timespec="seconds")
@@ -196,7 +197,7 @@ def _alarm_store(args: argparse.Namespace):
     from hub.alarms import AlarmStore
 
     config = _load(args.config)
-    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    folder = data_folder_of(args, config)
     return config, AlarmStore(folder / "alarms.sqlite")
 
 
@@ -251,23 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check", help="validate a site config")
-    check.add_argument("-c", "--config", required=True, help="site YAML file")
+    add_site_arguments(check)
     check.set_defaults(handler=cmd_check)
 
     run = commands.add_parser("run", help="run the hub")
-    run.add_argument("-c", "--config", required=True, help="site YAML file")
-    run.add_argument("--data-dir", help="folder for state, spool and dead letters (overrides hub.data_dir)")
+    add_site_arguments(run, data_folder=True)
     run.set_defaults(handler=cmd_run)
 
     influx = commands.add_parser("influx", help="InfluxDB administration")
     influx_commands = influx.add_subparsers(dest="influx_command", required=True)
     init = influx_commands.add_parser("init", help="create the database and retention policy")
-    init.add_argument("-c", "--config", required=True, help="site YAML file")
+    add_site_arguments(init)
     init.set_defaults(handler=cmd_influx_init)
 
     dead = commands.add_parser("deadletters", help="show inputs that were set aside")
-    dead.add_argument("-c", "--config", required=True, help="site YAML file")
-    dead.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+    add_site_arguments(dead, data_folder=True)
     dead.add_argument("--limit", type=int, default=20, help="how many, newest first")
     dead.add_argument("--reason", help="only this reason (e.g. out_of_range)")
     dead.set_defaults(handler=cmd_deadletters)
@@ -284,16 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
 
     alarms = commands.add_parser("alarms", help="show the open alarms")
-    alarms.add_argument("-c", "--config", required=True, help="site YAML file")
-    alarms.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+    add_site_arguments(alarms, data_folder=True)
     alarms.set_defaults(handler=cmd_alarms_list)
 
     silence = commands.add_parser("silence", help="pause notifications for a sensor, area or rule, for a while")
     silence_commands = silence.add_subparsers(dest="silence_command", required=True)
     for name in ("add", "list", "remove"):
         sub = silence_commands.add_parser(name)
-        sub.add_argument("-c", "--config", required=True, help="site YAML file")
-        sub.add_argument("--data-dir", help="the hub's data folder (overrides hub.data_dir)")
+        add_site_arguments(sub, data_folder=True)
         sub.set_defaults(handler=cmd_silence)
         if name == "add":
             what = sub.add_mutually_exclusive_group(required=True)
@@ -309,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("id", type=int, help="the silence's number")
 
     replay = commands.add_parser("replay", help="feed recorded readings through the rules; print alarm events")
-    replay.add_argument("-c", "--config", required=True, help="site YAML file (its rules are used)")
+    add_site_arguments(replay, config_help="site YAML file (its rules are used)")
     replay.add_argument("--input", required=True, help="CSV (time, value or field columns, sensor), JSON lines, or miniSEED/SAC waveforms")
     replay.add_argument("--sensor", help="the sensor all rows belong to (when the file has no sensor column)")
     replay.add_argument("--format", choices=("csv", "jsonl", "mseed", "sac"),

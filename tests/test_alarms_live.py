@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import queue
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt

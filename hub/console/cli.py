@@ -9,9 +9,9 @@ import getpass
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from hub.config import SiteConfig, data_dir
+from hub.cliargs import add_site_arguments, data_folder_of
+from hub.config import SiteConfig
 from hub.console.users import DATABASE_NAME, ROLES, UserError, UserStore
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -23,7 +23,7 @@ def _now_ms() -> int:
 
 def _store(args: argparse.Namespace, load: Callable[[str], SiteConfig]) -> UserStore:
     config = load(args.config)
-    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    folder = data_folder_of(args, config)
     return UserStore(folder / DATABASE_NAME)
 
 
@@ -68,8 +68,7 @@ def add_commands(commands: argparse._SubParsersAction, load: Callable[[str], Sit
     sub = parser.add_subparsers(dest="users_command", required=True)
 
     def common(p: argparse.ArgumentParser, handler: Callable[[argparse.Namespace, Callable], int]) -> None:
-        p.add_argument("-c", "--config", required=True, help="site config file")
-        p.add_argument("--data-dir", default=None, help="the hub's data folder (default: from the config)")
+        add_site_arguments(p, data_folder=True)
         p.set_defaults(handler=lambda args: handler(args, load))
 
     add = sub.add_parser("add", help="add a user (asks for the password)")

@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.config import SiteConfig, data_dir
+from hub.cliargs import add_site_arguments, data_folder_of
+from hub.config import SiteConfig
 from hub.notify.service import DATABASE_NAME
 from hub.notify.subscribers import (InvalidPhoneError, Subscriber, SubscriberError, SubscriberStore, parse_csv,
                                     to_csv)
@@ -20,7 +21,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 def _store(args: argparse.Namespace, load: Callable[[str], SiteConfig]) -> tuple[SiteConfig, SubscriberStore]:
     config = load(args.config)
-    folder = Path(args.data_dir) if args.data_dir else data_dir(config, args.config)
+    folder = data_folder_of(args, config)
     region = config.notify.sms.default_region if config.notify.sms else "BG"
     return config, SubscriberStore(folder / DATABASE_NAME, region)
 
@@ -102,8 +103,7 @@ def add_commands(commands: argparse._SubParsersAction, load: Callable[[str], Sit
     sub = parser.add_subparsers(dest="subscribers_command", required=True)
 
     def common(p: argparse.ArgumentParser, handler: Callable[[argparse.Namespace, Callable], int]) -> None:
-        p.add_argument("-c", "--config", required=True, help="site config file")
-        p.add_argument("--data-dir", default=None, help="the hub's data folder (default: from the config)")
+        add_site_arguments(p, data_folder=True)
         p.set_defaults(handler=lambda args: handler(args, load))
 
     add = sub.add_parser("add", help="add or update a subscriber")
