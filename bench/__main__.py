@@ -38,8 +38,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sensors", type=int, default=100, help="Sensors the messages are spread over (default 100).")
     parser.add_argument("--repeat", type=int, default=3,
                         help="Times each QoS 1 pair (bare subscriber, hub) is measured; figures are medians (default 3).")
-    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="5",
-                        help="MQTT protocol of the main comparison (default 5, the hub's default).")
+    parser.add_argument("--protocol", choices=("5", "3.1.1"), default="3.1.1",
+                        help="MQTT protocol of the main comparison (default 3.1.1, the hub's default).")
     parser.add_argument("--no-other-protocol", action="store_true",
                         help="Skip the runs with the other MQTT protocol (hub and bare subscriber).")
     parser.add_argument("--profile", action="store_true",

@@ -64,9 +64,9 @@ class IngestSettings:
     messages: int = 200_000
     sensors: int = 100
     #: MQTT protocol of the main comparison: the hub's default (`mqtt.protocol`).
-    protocol: str = "5"
+    protocol: str = "3.1.1"
     #: Also run the hub and the bare subscriber with this protocol (None: skip).
-    other_protocol: str | None = "3.1.1"
+    other_protocol: str | None = "5"
     #: Times each QoS 1 pair (bare subscriber, hub) is measured; the figures are medians.
     repeats: int = 3
     writer_repeats: int = 3

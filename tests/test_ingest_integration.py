@@ -140,10 +140,14 @@ def test_influxdb_stopped_mid_stream_every_point_lands_exactly_once(
         own.stop()
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_readings_sent_while_the_hub_is_down_arrive_when_it_returns(
-    mosquitto: LocalMosquitto, influxd: LocalInfluxd, unique_name: str, tmp_path: Path
+    mosquitto: LocalMosquitto, influxd: LocalInfluxd, unique_name: str, tmp_path: Path, protocol: str
 ) -> None:
-    text = site_yaml(unique_name, mosquitto.port, influxd.url, TEN_SENSORS)
+    # Both protocols keep the hub's session at the broker: 3.1.1 with clean_session=False,
+    # MQTT 5 with a session expiry interval.
+    text = site_yaml(unique_name, mosquitto.port, influxd.url, TEN_SENSORS).replace(
+        "mqtt: {", f'mqtt: {{protocol: "{protocol}", ', 1)
     devices = sensors_from_site(yaml.safe_load(text))[:3]
     hub = start_hub(text, tmp_path)
     hub.stop()  # its persistent session stays at the broker

@@ -97,7 +97,7 @@ def test_good_config_loads_with_defaults() -> None:
     config = parse_config(GOOD)
     assert config.topic_root == "ews/kazanlak"
     assert config.client_id == "ews-hub-kazanlak"
-    assert config.mqtt.qos == 1 and config.mqtt.protocol == "5"
+    assert config.mqtt.qos == 1 and config.mqtt.protocol == "3.1.1"
     assert config.influx.database == "ews"
     assert config.sensors[1].source.mqtt.fields["level_cm"].scale == 100
 

@@ -105,10 +105,12 @@ def test_stop_flushes_readings_still_in_the_buffer(mosquitto: LocalMosquitto, in
     assert count_series_points(client, "river", "level_cm") == 10
 
 
+@pytest.mark.parametrize("protocol", ["3.1.1", "5"])
 def test_killed_hub_is_reported_offline_by_its_last_will(mosquitto: LocalMosquitto, influxd: LocalInfluxd,
-                                                         unique_name: str, tmp_path: Path) -> None:
+                                                         unique_name: str, tmp_path: Path, protocol: str) -> None:
     config_path = tmp_path / "site.yaml"
-    config_path.write_text(site_yaml(unique_name, mosquitto.port, influxd.url, SENSORS))
+    config_path.write_text(site_yaml(unique_name, mosquitto.port, influxd.url, SENSORS).replace(
+        "mqtt: {", f'mqtt: {{protocol: "{protocol}", ', 1))
     watcher = Watcher(mosquitto.port, f"ews/{unique_name}/status/hub")
     process = start_run(config_path, tmp_path / "data")
     try:
