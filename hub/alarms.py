@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -202,6 +202,12 @@ class AlarmStore:
                 "SELECT body FROM alarm_event WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
             ).fetchall()
         return [json.loads(row[0]) for row in rows]
+
+    def iter_events(self, after_seq: int = 0) -> Iterator[dict[str, Any]]:
+        """Every stored event after `after_seq`, oldest first, read a page at a time."""
+        while page := self.events(after_seq=after_seq):
+            yield from page
+            after_seq = page[-1]["seq"]
 
     def silences(self) -> list[Silence]:
         """Silences not removed (expired ones included; they simply no longer match)."""

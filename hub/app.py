@@ -10,7 +10,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,8 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
             )
             for notifier in notify.notifiers():
                 dispatcher.add_notifier(notifier)
-            notify.resume(_stored_events(store), alarms.manager.open_alarms())
+            # Only events after the outbox's cursor can still need a fan-out; older ones are not read.
+            notify.resume(store.iter_events(after_seq=notify.outbox.cursor() or 0), alarms.manager.open_alarms())
         if event_time:
             alarms.use_event_time()
         alarms.restore()
@@ -167,13 +168,6 @@ def build_hub(config: SiteConfig, data_folder: Path, *, event_time: bool = False
         routes["/"] = console.attach(parts)  # last: the prefixes above come first
         parts.http = HttpServer(Router(routes), config.http.listen_host, config.http.listen_port)
     return parts
-
-
-def _stored_events(store: AlarmStore) -> Iterator[dict]:
-    after = 0
-    while page := store.events(after_seq=after):
-        yield from page
-        after = page[-1]["seq"]
 
 
 async def _metrics_task(parts: HubParts, interval_s: float) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from hub.cliargs import add_site_arguments, data_folder_of
+from hub.cliargs import bind_site_command, data_folder_of
 from hub.config import SiteConfig
 from hub.console.users import DATABASE_NAME, ROLES, UserError, UserStore
 
@@ -67,17 +67,13 @@ def add_commands(commands: argparse._SubParsersAction, load: Callable[[str], Sit
     parser = commands.add_parser("users", help="people who may log in to the operator console")
     sub = parser.add_subparsers(dest="users_command", required=True)
 
-    def common(p: argparse.ArgumentParser, handler: Callable[[argparse.Namespace, Callable], int]) -> None:
-        add_site_arguments(p, data_folder=True)
-        p.set_defaults(handler=lambda args: handler(args, load))
-
     add = sub.add_parser("add", help="add a user (asks for the password)")
     add.add_argument("name", help="login name")
     add.add_argument("--role", choices=ROLES, required=True, help="viewer, operator or admin")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    common(add, cmd_add)
+    bind_site_command(add, cmd_add, load)
     remove = sub.add_parser("remove", help="delete a user")
     remove.add_argument("name")
-    common(remove, cmd_remove)
+    bind_site_command(remove, cmd_remove, load)
     listing = sub.add_parser("list", help="list users and roles")
-    common(listing, cmd_list)
+    bind_site_command(listing, cmd_list, load)

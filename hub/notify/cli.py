@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from hub.cliargs import add_site_arguments, data_folder_of
+from hub.cliargs import bind_site_command, data_folder_of
 from hub.config import SiteConfig
 from hub.notify.service import DATABASE_NAME
 from hub.notify.subscribers import (InvalidPhoneError, Subscriber, SubscriberError, SubscriberStore, parse_csv,
@@ -102,24 +102,20 @@ def add_commands(commands: argparse._SubParsersAction, load: Callable[[str], Sit
     parser = commands.add_parser("subscribers", help="citizens who receive SMS warnings")
     sub = parser.add_subparsers(dest="subscribers_command", required=True)
 
-    def common(p: argparse.ArgumentParser, handler: Callable[[argparse.Namespace, Callable], int]) -> None:
-        add_site_arguments(p, data_folder=True)
-        p.set_defaults(handler=lambda args: handler(args, load))
-
     add = sub.add_parser("add", help="add or update a subscriber")
     add.add_argument("phone", help="mobile number, e.g. 0888 123 456 or +359888123456")
     add.add_argument("--areas", required=True, help="comma-separated area ids")
     add.add_argument("--hazards", default="", help="comma-separated hazards (default: all)")
     add.add_argument("--language", choices=("bg", "en"), default="bg", help="language of messages")
-    common(add, cmd_add)
+    bind_site_command(add, cmd_add, load)
     remove = sub.add_parser("remove", help="delete a subscriber")
     remove.add_argument("phone")
-    common(remove, cmd_remove)
+    bind_site_command(remove, cmd_remove, load)
     listing = sub.add_parser("list", help="list subscribers")
     listing.add_argument("--area", default=None, help="only this area")
-    common(listing, cmd_list)
+    bind_site_command(listing, cmd_list, load)
     imports = sub.add_parser("import", help="add subscribers from a CSV file (phone,areas[,hazards][,language])")
     imports.add_argument("file")
-    common(imports, cmd_import)
+    bind_site_command(imports, cmd_import, load)
     export = sub.add_parser("export", help="write every subscriber as CSV to standard output")
-    common(export, cmd_export)
+    bind_site_command(export, cmd_export, load)
